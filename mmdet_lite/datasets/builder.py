@@ -1,0 +1,5 @@
+"""Dataset registries and builders."""
+from mmcv.utils import Registry
+
+DATASETS = Registry('dataset')
+PIPELINES = Registry('pipeline')
