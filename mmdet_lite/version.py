@@ -1,2 +1,2 @@
-__version__ = '2.18.0'
+__version__ = '0.1.0'
 short_version = __version__

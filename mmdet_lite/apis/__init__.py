@@ -1,0 +1,3 @@
+from .train import init_random_seed, set_random_seed, train_detector
+
+__all__ = ['init_random_seed', 'set_random_seed', 'train_detector']

@@ -1,5 +1,88 @@
-"""Dataset registries and builders."""
-from mmcv.utils import Registry
+"""Dataset registries, ``build_dataset`` and ``build_dataloader``."""
+import copy
+import random
+from functools import partial
+
+import numpy as np
+import torch
+from mmcv.parallel import collate
+from mmcv.runner import get_dist_info
+from mmcv.utils import Registry, build_from_cfg
+from torch.utils.data import DataLoader
+
+from .samplers import DistributedGroupSampler, DistributedSampler, GroupSampler
 
 DATASETS = Registry('dataset')
 PIPELINES = Registry('pipeline')
+
+
+def build_dataset(cfg, default_args=None):
+    """Build a dataset; lists become a ConcatDataset, as in MMDetection 2.x."""
+    if isinstance(cfg, (list, tuple)) or cfg['type'] in ('ConcatDataset', 'RepeatDataset') \
+            or isinstance(cfg.get('ann_file'), (list, tuple)):
+        return _build_wrapped_dataset(cfg, default_args)
+    return build_from_cfg(cfg, DATASETS, default_args)
+
+
+def _build_wrapped_dataset(cfg, default_args):
+    from .dataset_wrappers import ConcatDataset, RepeatDataset
+    if isinstance(cfg, (list, tuple)):
+        return ConcatDataset([build_dataset(c, default_args) for c in cfg])
+    if cfg['type'] == 'ConcatDataset':
+        return ConcatDataset([build_dataset(c, default_args) for c in cfg['datasets']],
+                             cfg.get('separate_eval', True))
+    if cfg['type'] == 'RepeatDataset':
+        return RepeatDataset(build_dataset(cfg['dataset'], default_args), cfg['times'])
+    # One dataset config with a list of annotation files.
+    return ConcatDataset([build_dataset(dict(copy.deepcopy(cfg), ann_file=ann_file), default_args)
+                          for ann_file in cfg['ann_file']],
+                         cfg.get('separate_eval', True))
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """Seed numpy and ``random`` in a loader worker from torch's per-worker seed.
+
+    torch derives that seed from its global RNG when the epoch's iterator starts, so the
+    augmentation stream differs between epochs and ranks and is reproduced exactly on
+    resume (MMDetection 2.x reuses the same worker seeds every epoch).
+    """
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, num_gpus: int = 1,
+                     dist: bool = True, shuffle: bool = True, seed=None,
+                     runner_type: str = 'EpochBasedRunner', persistent_workers: bool = False,
+                     **kwargs) -> DataLoader:
+    """A DataLoader with MMDetection 2.x's samplers and mmcv's DataContainer collation.
+
+    Distributed: one process per device, ``samples_per_gpu`` per batch. Otherwise the
+    batch holds ``num_gpus * samples_per_gpu`` samples. ``runner_type`` is accepted for
+    MMDetection compatibility; IterBasedRunner restarts these samplers through mmcv's
+    IterLoader.
+    """
+    if len(dataset) == 0:
+        raise ValueError(f'{type(dataset).__name__} is empty: nothing to load '
+                         '(check ann_file, img_prefix and the filtering options)')
+    rank, world_size = get_dist_info()
+    if dist:
+        batch_size, num_workers = samples_per_gpu, workers_per_gpu
+        if shuffle:
+            sampler = DistributedGroupSampler(dataset, samples_per_gpu, world_size, rank,
+                                              seed=seed)
+        else:
+            sampler = DistributedSampler(dataset, world_size, rank, shuffle=False, seed=seed)
+    else:
+        batch_size, num_workers = num_gpus * samples_per_gpu, num_gpus * workers_per_gpu
+        sampler = GroupSampler(dataset, samples_per_gpu) if shuffle else None
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=partial(collate, samples_per_gpu=samples_per_gpu),
+        pin_memory=kwargs.pop('pin_memory', False),
+        worker_init_fn=worker_init_fn if num_workers > 0 else None,
+        persistent_workers=persistent_workers and num_workers > 0,
+        **kwargs)

@@ -1,0 +1,160 @@
+"""``train_detector`` and seeding: MMDetection 2.x's training entry points."""
+import random
+import warnings
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from mmcv.parallel import MMDataParallel
+from mmcv.runner import (HOOKS, DistSamplerSeedHook, EpochBasedRunner, OptimizerHook,
+                         build_optimizer, build_runner, get_dist_info)
+from mmcv.utils import build_from_cfg
+
+from mmdet_lite.core.hook import EpochSeedHook
+from mmdet_lite.datasets.builder import build_dataloader, build_dataset
+from mmdet_lite.utils import get_root_logger
+from mmdet_lite.utils.dist import MMDistributedDataParallel
+
+
+def init_random_seed(seed=None, device='cpu') -> int:
+    """``seed`` if given, else a random seed drawn on rank 0 and shared with every rank."""
+    if seed is not None:
+        return int(seed)
+    seed = int(np.random.randint(2**31))
+    rank, world_size = get_dist_info()
+    if world_size == 1:
+        return seed
+    shared = torch.tensor(seed if rank == 0 else 0, dtype=torch.int64, device=device)
+    dist.broadcast(shared, src=0)
+    return int(shared.item())
+
+
+def set_random_seed(seed: int, deterministic: bool = False) -> None:
+    """Seed ``random``, numpy and torch (all devices) with the same value."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def wrap_model(model, cfg, distributed: bool):
+    """DDP per process when distributed; else mmcv's DataParallel on one GPU or on the CPU."""
+    if distributed:
+        if torch.cuda.is_available():
+            device_ids = [torch.cuda.current_device()]
+            model = model.cuda()
+        else:
+            device_ids = None
+        return MMDistributedDataParallel(
+            model, device_ids=device_ids, broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+    if cfg.get('device', 'cpu') == 'cuda':
+        return MMDataParallel(model.cuda(cfg.gpu_ids[0]), device_ids=list(cfg.gpu_ids))
+    return MMDataParallel(model)
+
+
+def _legacy_data_keys(cfg) -> None:
+    if 'imgs_per_gpu' not in cfg.data:
+        return
+    warnings.warn('"imgs_per_gpu" is deprecated in MMDet V2.0. Please use "samples_per_gpu" instead')
+    if 'samples_per_gpu' in cfg.data:
+        warnings.warn(f'Got "imgs_per_gpu"={cfg.data.imgs_per_gpu} and "samples_per_gpu"='
+                      f'{cfg.data.samples_per_gpu}, "imgs_per_gpu"={cfg.data.imgs_per_gpu} is '
+                      'used in this experiments')
+    else:
+        warnings.warn('Automatically set "samples_per_gpu"="imgs_per_gpu"='
+                      f'{cfg.data.imgs_per_gpu} in this experiments')
+    cfg.data.samples_per_gpu = cfg.data.imgs_per_gpu
+
+
+def _runner_config(cfg) -> None:
+    if 'runner' not in cfg:
+        cfg.runner = {'type': 'EpochBasedRunner', 'max_epochs': cfg.total_epochs}
+        warnings.warn('config is now expected to have a `runner` section, '
+                      'please set `runner` in your config.', UserWarning)
+    elif 'total_epochs' in cfg and cfg.total_epochs != cfg.runner.get('max_epochs'):
+        raise ValueError(f'total_epochs ({cfg.total_epochs}) and runner.max_epochs '
+                         f'({cfg.runner.get("max_epochs")}) disagree; keep only runner.max_epochs')
+
+
+def _optimizer_hook_config(cfg, distributed: bool):
+    fp16_cfg = cfg.get('fp16', None)
+    if fp16_cfg is not None:
+        from mmcv.runner import Fp16OptimizerHook
+        return Fp16OptimizerHook(**cfg.optimizer_config, **fp16_cfg, distributed=distributed)
+    if distributed and 'type' not in cfg.optimizer_config:
+        return OptimizerHook(**cfg.optimizer_config)
+    return cfg.optimizer_config
+
+
+def _register_eval_hook(runner, cfg, distributed: bool) -> None:
+    from mmdet_lite.core.evaluation import DistEvalHook, EvalHook
+    from mmdet_lite.datasets.utils import replace_ImageToTensor
+    val_samples_per_gpu = cfg.data.val.pop('samples_per_gpu', 1)
+    if val_samples_per_gpu > 1:
+        cfg.data.val.pipeline = replace_ImageToTensor(cfg.data.val.pipeline)
+    val_dataset = build_dataset(cfg.data.val, dict(test_mode=True))
+    val_dataloader = build_dataloader(val_dataset, samples_per_gpu=val_samples_per_gpu,
+                                      workers_per_gpu=cfg.data.workers_per_gpu,
+                                      dist=distributed, shuffle=False)
+    eval_cfg = dict(cfg.get('evaluation', {}))
+    eval_cfg['by_epoch'] = cfg.runner['type'] != 'IterBasedRunner'
+    hook_class = DistEvalHook if distributed else EvalHook
+    runner.register_hook(hook_class(val_dataloader, **eval_cfg), priority='LOW')
+
+
+def _register_custom_hooks(runner, cfg) -> None:
+    custom_hooks = cfg.get('custom_hooks', None)
+    if not custom_hooks:
+        return
+    if not isinstance(custom_hooks, list):
+        raise TypeError(f'custom_hooks expect list type, but got {type(custom_hooks)}')
+    for hook_cfg in custom_hooks:
+        if not isinstance(hook_cfg, dict):
+            raise TypeError(f'Each item in custom_hooks expects dict type, but got {type(hook_cfg)}')
+        hook_cfg = hook_cfg.copy()
+        priority = hook_cfg.pop('priority', 'NORMAL')
+        runner.register_hook(build_from_cfg(hook_cfg, HOOKS), priority=priority)
+
+
+def train_detector(model, dataset, cfg, distributed=False, validate=False, timestamp=None,
+                   meta=None):
+    """Build loaders, wrapper, optimizer, runner and hooks from ``cfg``, then run the workflow."""
+    logger = get_root_logger(log_level=cfg.log_level)
+    datasets = dataset if isinstance(dataset, (list, tuple)) else [dataset]
+    _legacy_data_keys(cfg)
+    _runner_config(cfg)
+    runner_type = cfg.runner['type']
+    data_loaders = [
+        build_dataloader(ds, cfg.data.samples_per_gpu, cfg.data.workers_per_gpu,
+                         num_gpus=len(cfg.gpu_ids), dist=distributed, seed=cfg.seed,
+                         runner_type=runner_type,
+                         persistent_workers=cfg.data.get('persistent_workers', False))
+        for ds in datasets
+    ]
+    model = wrap_model(model, cfg, distributed)
+    optimizer = build_optimizer(model, cfg.optimizer)
+    runner = build_runner(cfg.runner, default_args=dict(
+        model=model, optimizer=optimizer, work_dir=cfg.work_dir, logger=logger, meta=meta))
+    # The .log and .log.json file names share train.py's timestamp.
+    runner.timestamp = timestamp
+
+    runner.register_training_hooks(cfg.lr_config, _optimizer_hook_config(cfg, distributed),
+                                   cfg.checkpoint_config, cfg.log_config,
+                                   cfg.get('momentum_config', None))
+    if cfg.get('seed') is not None:
+        runner.register_hook(EpochSeedHook(cfg.seed), priority='HIGHEST')
+    if distributed and isinstance(runner, EpochBasedRunner):
+        runner.register_hook(DistSamplerSeedHook())
+    if validate:
+        _register_eval_hook(runner, cfg, distributed)
+    _register_custom_hooks(runner, cfg)
+
+    if cfg.resume_from:
+        runner.resume(cfg.resume_from)
+    elif cfg.load_from:
+        runner.load_checkpoint(cfg.load_from)
+    runner.run(data_loaders, cfg.workflow)

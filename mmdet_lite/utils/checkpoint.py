@@ -1,0 +1,57 @@
+"""Safe checkpoint loading: every local checkpoint goes through ``torch.load(weights_only=True)``.
+
+mmcv 1.7.2 loads local files with a bare ``torch.load``. Registering this loader for the
+empty prefix (local paths) makes ``mmcv.runner.load_checkpoint``, ``runner.resume``,
+``load_from`` and ``init_cfg=dict(type='Pretrained')`` all load safely, with errors that
+name the file instead of a pickle traceback.
+"""
+import os.path as osp
+import pickle
+import zipfile
+
+import torch
+from mmcv.runner import CheckpointLoader
+from mmcv.runner import load_checkpoint as _mmcv_load_checkpoint
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that is missing, unreadable or needs unsafe unpickling."""
+
+
+def _unsafe_reason(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if 'Unsupported global' in line or 'Unsupported operand' in line:
+            return line
+    return lines[0] if lines else type(error).__name__
+
+
+@CheckpointLoader.register_scheme(prefixes='', force=True)
+def load_from_local(filename: str, map_location=None) -> dict:
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise CheckpointError(f'checkpoint file {filename} does not exist')
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f'checkpoint file {filename} was refused: it holds objects that only unsafe '
+            f'unpickling can rebuild ({_unsafe_reason(error)}). mmdet_lite loads checkpoints '
+            'with torch.load(weights_only=True); re-save it with tensors and plain Python '
+            'values only.') from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
+        raise CheckpointError(f'checkpoint file {filename} is truncated or corrupt: '
+                              f'{_unsafe_reason(error)}') from None
+
+
+def load_checkpoint(model, filename, map_location='cpu', strict=False, logger=None,
+                    revise_keys=((r'^module\.', ''),)):
+    """mmcv's ``load_checkpoint`` (same arguments and return value), through the safe loader."""
+    return _mmcv_load_checkpoint(model, filename, map_location=map_location, strict=strict,
+                                 logger=logger, revise_keys=list(revise_keys))
+
+
+def check_checkpoint(filename: str) -> None:
+    """Raise ``CheckpointError`` now if a local checkpoint is missing, corrupt or unsafe."""
+    if '://' not in filename:
+        load_from_local(filename, map_location='cpu')

@@ -1,0 +1,135 @@
+"""Distributed set-up and the DDP wrapper, for CPU (gloo) and GPU (NCCL).
+
+mmcv 1.7.2's ``init_dist`` picks the device as ``RANK % device_count()`` (a division by
+zero without CUDA) and its ``MMDistributedDataParallel`` reaches into DDP internals that
+torch 2.1 removed; these replacements use only public torch API.
+"""
+import os
+import subprocess
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+from mmcv.parallel import scatter_kwargs
+from mmcv.runner import get_dist_info
+from torch.nn.parallel import DistributedDataParallel
+
+__all__ = ['init_dist', 'get_dist_info', 'MMDistributedDataParallel', 'LauncherError']
+
+_LAUNCHER_ENV = {
+    'pytorch': ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'),
+    'mpi': ('OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_RANK',
+            'MASTER_ADDR', 'MASTER_PORT'),
+    'slurm': ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'),
+}
+_LAUNCHER_HINT = {
+    'pytorch': 'start it with dist_train.sh or torchrun',
+    'mpi': 'start it with mpirun and export MASTER_ADDR/MASTER_PORT',
+    'slurm': 'start it with srun',
+}
+
+
+class LauncherError(RuntimeError):
+    """The process was told to join a launcher whose environment is not there."""
+
+
+def _check_env(launcher: str) -> None:
+    if launcher not in _LAUNCHER_ENV:
+        raise ValueError(f'Invalid launcher type: {launcher} '
+                         f'(expected one of {", ".join(_LAUNCHER_ENV)})')
+    missing = [name for name in _LAUNCHER_ENV[launcher] if name not in os.environ]
+    if missing:
+        raise LauncherError(
+            f'--launcher {launcher} needs the environment variables '
+            f'{", ".join(missing)}, which are not set: {_LAUNCHER_HINT[launcher]}')
+
+
+def _slurm_env(port) -> None:
+    """Export the torch.distributed variables from SLURM's, as MMDetection does."""
+    proc_id = int(os.environ['SLURM_PROCID'])
+    num_tasks = int(os.environ['SLURM_NTASKS'])
+    if 'MASTER_ADDR' not in os.environ:
+        hosts = subprocess.check_output(
+            ['scontrol', 'show', 'hostnames', os.environ['SLURM_NODELIST']], text=True)
+        os.environ['MASTER_ADDR'] = hosts.split()[0]
+    if port is not None:
+        os.environ['MASTER_PORT'] = str(port)
+    os.environ.setdefault('MASTER_PORT', '29500')
+    os.environ['WORLD_SIZE'] = str(num_tasks)
+    os.environ['RANK'] = str(proc_id)
+    os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', str(proc_id)))
+
+
+def init_dist(launcher: str, backend: str = 'nccl', port=None, timeout_s: float = 1800,
+              **kwargs) -> str:
+    """Join the process group of ``launcher`` (pytorch | mpi | slurm).
+
+    The device comes from the local rank. Without CUDA the backend falls back to gloo.
+
+    Returns:
+        str: a one-line description of the choice made, for the log.
+    """
+    _check_env(launcher)
+    if launcher == 'slurm':
+        _slurm_env(port)
+    elif launcher == 'mpi':
+        os.environ['RANK'] = os.environ['OMPI_COMM_WORLD_RANK']
+        os.environ['WORLD_SIZE'] = os.environ['OMPI_COMM_WORLD_SIZE']
+        os.environ['LOCAL_RANK'] = os.environ['OMPI_COMM_WORLD_LOCAL_RANK']
+    rank = int(os.environ['RANK'])
+    world_size = int(os.environ['WORLD_SIZE'])
+    local_rank = int(os.environ['LOCAL_RANK'])
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank % torch.cuda.device_count())
+        note = f'device cuda:{torch.cuda.current_device()}, backend {backend}'
+    else:
+        if backend != 'gloo':
+            note = f'CUDA is not available: backend gloo instead of {backend}, device cpu'
+            backend = 'gloo'
+        else:
+            note = 'device cpu, backend gloo'
+    dist.init_process_group(backend=backend, rank=rank, world_size=world_size,
+                            timeout=timedelta(seconds=timeout_s), **kwargs)
+    return note
+
+
+class MMDistributedDataParallel(DistributedDataParallel):
+    """torch's DDP with mmcv's ``train_step``/``val_step`` interface and DataContainer inputs.
+
+    ``train_step`` and ``val_step`` run through ``DistributedDataParallel.forward``, so DDP's
+    gradient hooks and unused-parameter search see them exactly as a plain forward.
+    """
+
+    def _target_devices(self) -> list:
+        return list(self.device_ids) if self.device_ids else [-1]
+
+    def _scatter(self, inputs, kwargs):
+        inputs, kwargs = scatter_kwargs(inputs, kwargs, self._target_devices(), dim=self.dim)
+        return inputs[0], kwargs[0]
+
+    def forward(self, *inputs, **kwargs):
+        inputs, kwargs = self._scatter(inputs, kwargs)
+        return super().forward(*inputs, **kwargs)
+
+    def _run_module_method(self, name: str, inputs, kwargs):
+        """Call ``module.<name>`` through DDP's forward (DDP calls ``module.forward``)."""
+        module = self.module
+        method = getattr(module, name)
+
+        def dispatch(*args, **kw):
+            # The step calls ``self(...)`` itself: the real forward must be back first.
+            del module.forward
+            return method(*args, **kw)
+
+        inputs, kwargs = self._scatter(inputs, kwargs)
+        module.forward = dispatch
+        try:
+            return super().forward(*inputs, **kwargs)
+        finally:
+            module.__dict__.pop('forward', None)
+
+    def train_step(self, *inputs, **kwargs):
+        return self._run_module_method('train_step', inputs, kwargs)
+
+    def val_step(self, *inputs, **kwargs):
+        return self._run_module_method('val_step', inputs, kwargs)

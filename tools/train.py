@@ -1,0 +1,236 @@
+"""Train a detector: MMDetection 2.x's ``tools/train.py`` command line."""
+import argparse
+import copy
+import importlib
+import logging
+import os
+import os.path as osp
+import sys
+import time
+import traceback
+import warnings
+
+import mmdet_lite  # noqa: F401  (first: quiets import-time notices of mmcv and torch)
+import mmcv
+import torch
+from mmcv import Config, DictAction
+
+from mmdet_lite import __version__
+from mmdet_lite.apis import init_random_seed, set_random_seed, train_detector
+from mmdet_lite.datasets.builder import build_dataset
+from mmdet_lite.models.builder import build_detector
+from mmdet_lite.utils import collect_env, get_git_hash, get_root_logger
+from mmdet_lite.utils.checkpoint import check_checkpoint
+from mmdet_lite.utils.dist import get_dist_info, init_dist
+
+
+class StrictDictAction(DictAction):
+    """mmcv's DictAction that rejects a token without ``=`` with an argparse error."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        malformed = [token for token in values if '=' not in token]
+        if malformed:
+            parser.error(f'{option_string} expects KEY=VALUE pairs, got {", ".join(malformed)}')
+        super().__call__(parser, namespace, values, option_string)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a detector')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument('--resume-from', help='the checkpoint file to resume from')
+    parser.add_argument('--no-validate', action='store_true',
+                        help='whether not to evaluate the checkpoint during training')
+    group_gpus = parser.add_mutually_exclusive_group()
+    group_gpus.add_argument('--gpus', type=int,
+                            help='number of gpus to use (only applicable to non-distributed training)')
+    group_gpus.add_argument('--gpu-ids', type=int, nargs='+',
+                            help='ids of gpus to use (only applicable to non-distributed training)')
+    parser.add_argument('--seed', type=int, default=None, help='random seed')
+    parser.add_argument('--deterministic', action='store_true',
+                        help='whether to set deterministic options for CUDNN backend.')
+    parser.add_argument('--options', nargs='+', action=StrictDictAction,
+                        help='deprecated: use --cfg-options')
+    parser.add_argument('--cfg-options', nargs='+', action=StrictDictAction,
+                        help='override some settings in the used config, the key-value pair in '
+                             'xxx=yyy format will be merged into config file. If the value to be '
+                             'overwritten is a list, it should be like key="[a,b]" or key=a,b. It '
+                             'also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]". '
+                             'Note that the quotation marks are necessary and that no white space '
+                             'is allowed.')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    # torch.distributed.launch passes --local_rank (torch < 2) or --local-rank (torch >= 2).
+    parser.add_argument('--local_rank', '--local-rank', dest='local_rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+
+    if args.options and args.cfg_options:
+        raise ValueError('--options and --cfg-options cannot be both specified, --options is '
+                         'deprecated in favor of --cfg-options')
+    if args.options:
+        warnings.warn('--options is deprecated in favor of --cfg-options')
+        args.cfg_options = args.options
+    return args
+
+
+def select_devices(args, cfg) -> str:
+    """Set ``cfg.gpu_ids`` and ``cfg.device`` for a single-process run; return a log line."""
+    if args.gpu_ids is not None:
+        cfg.gpu_ids = args.gpu_ids
+    else:
+        cfg.gpu_ids = range(1) if args.gpus is None else range(args.gpus)
+    asked_for_gpus = args.gpu_ids is not None or args.gpus is not None
+    num_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if num_gpus == 0:
+        if asked_for_gpus:
+            raise RuntimeError(f'GPUs {list(cfg.gpu_ids)} were asked for (--gpus/--gpu-ids) but '
+                               'CUDA is not available; leave both out to train on the CPU')
+        cfg.device = 'cpu'
+        return 'CUDA is not available: training on the CPU'
+    missing = [gpu for gpu in cfg.gpu_ids if not 0 <= gpu < num_gpus]
+    if missing:
+        raise RuntimeError(f'GPU ids {missing} do not exist: this machine has {num_gpus} '
+                           f'GPU(s), ids 0..{num_gpus - 1}')
+    if len(cfg.gpu_ids) > 1:
+        raise RuntimeError(f'{len(cfg.gpu_ids)} GPUs were asked for in one process; use '
+                           f'`bash dist_train.sh CONFIG {len(cfg.gpu_ids)}` to train on several '
+                           'GPUs (one process each)')
+    cfg.device = 'cuda'
+    return f'Training on GPU {cfg.gpu_ids[0]}'
+
+
+def import_custom_modules(custom_imports, config_path: str) -> None:
+    """Import ``custom_imports`` (from the current directory too), naming what failed."""
+    imports = custom_imports.get('imports', [])
+    imports = [imports] if isinstance(imports, str) else imports
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    for name in imports:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            if custom_imports.get('allow_failed_imports', False):
+                warnings.warn(f'{name} failed to import and is ignored.', UserWarning)
+                continue
+            raise ImportError(f'custom_imports in {config_path}: cannot import {name!r}: '
+                              f'{error}') from None
+
+
+def load_config(args):
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'config file {args.config} does not exist')
+    cfg = Config.fromfile(args.config, import_custom_modules=False)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if cfg.get('custom_imports', None):
+        import_custom_modules(cfg.custom_imports, args.config)
+    if cfg.get('cudnn_benchmark', False):
+        torch.backends.cudnn.benchmark = True
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.resume_from is not None:
+        cfg.resume_from = args.resume_from
+    return cfg
+
+
+def log_traceback_to_file(logger) -> None:
+    """Keep the traceback of a failed run in the .log file; the console gets one message."""
+    record = logger.makeRecord(logger.name, logging.ERROR, __file__, 0,
+                               'Training stopped by an error:\n%s', (traceback.format_exc(),),
+                               None)
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args)
+    if osp.exists(cfg.work_dir) and not osp.isdir(cfg.work_dir):
+        raise NotADirectoryError(f'work_dir {cfg.work_dir} exists and is not a directory')
+    # Refuse a missing, corrupt or unsafe checkpoint before anything is written.
+    for key in ('resume_from', 'load_from'):
+        if cfg.get(key):
+            check_checkpoint(cfg[key])
+
+    if args.launcher == 'none':
+        distributed = False
+        device_note = select_devices(args, cfg)
+    else:
+        distributed = True
+        device_note = init_dist(args.launcher, **cfg.dist_params)
+        _, world_size = get_dist_info()
+        cfg.gpu_ids = range(world_size)
+        cfg.device = 'cuda' if torch.cuda.is_available() else 'cpu'
+
+    mmcv.mkdir_or_exist(osp.abspath(cfg.work_dir))
+    timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
+    log_file = osp.join(cfg.work_dir, f'{timestamp}.log')
+    logger = get_root_logger(log_file=log_file, log_level=cfg.log_level)
+    try:
+        train(args, cfg, distributed, device_note, timestamp, logger)
+    except Exception:
+        log_traceback_to_file(logger)
+        raise
+
+
+def train(args, cfg, distributed, device_note, timestamp, logger):
+    meta = dict()
+    env_info = '\n'.join(f'{k}: {v}' for k, v in collect_env().items())
+    dash_line = '-' * 60 + '\n'
+    logger.info('Environment info:\n' + dash_line + env_info + '\n' + dash_line)
+    meta['env_info'] = env_info
+    meta['config'] = cfg.pretty_text
+    logger.info(f'Distributed training: {distributed}')
+    logger.info(device_note)
+    logger.info(f'Config:\n{cfg.pretty_text}')
+
+    seed = init_random_seed(args.seed, device=cfg.device)
+    logger.info(f'Set random seed to {seed}, deterministic: {args.deterministic}')
+    set_random_seed(seed, deterministic=args.deterministic)
+    cfg.seed = seed
+    meta['seed'] = seed
+    meta['exp_name'] = osp.basename(args.config)
+
+    model = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'),
+                           test_cfg=cfg.get('test_cfg'))
+    model.init_weights()
+    datasets = [build_dataset(cfg.data.train)]
+    if len(cfg.workflow) == 2:
+        val_dataset = copy.deepcopy(cfg.data.val)
+        val_dataset.pipeline = cfg.data.train.pipeline
+        datasets.append(build_dataset(val_dataset))
+    # Dumped only now, so a run that fails to set up leaves the previous dump in place.
+    cfg.dump(osp.join(cfg.work_dir, osp.basename(args.config)))
+    if cfg.checkpoint_config is not None:
+        cfg.checkpoint_config.meta = dict(mmdet_version=__version__ + get_git_hash(),
+                                          CLASSES=datasets[0].CLASSES)
+    model.CLASSES = datasets[0].CLASSES
+    train_detector(model, datasets, cfg, distributed=distributed,
+                   validate=not args.no_validate, timestamp=timestamp, meta=meta)
+
+
+def run(argv=None) -> int:
+    """Run ``main``; user errors become one message on stderr and exit status 1."""
+    try:
+        main(argv)
+    except KeyboardInterrupt:
+        print('train.py: interrupted', file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - reported as a message, traceback on request
+        if os.environ.get('MMDET_LITE_TRACEBACK'):
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f'train.py: error: {type(error).__name__}: {message}', file=sys.stderr)
+        print('(set MMDET_LITE_TRACEBACK=1 for the full traceback; it is also in the .log file '
+              'when one was opened)', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(run())
