@@ -1,0 +1,74 @@
+"""Result of assigning N predicted boxes to G ground-truth boxes."""
+from typing import Any, Dict, Optional
+
+import torch
+
+
+class AssignResult:
+    """Which ground truth each of N boxes was assigned to.
+
+    Args:
+        num_gts: number of ground-truth boxes G considered.
+        gt_inds: (N,) long; 0 = background (negative), -1 = ignored, i > 0 = assigned to
+            ground truth i - 1 (1-based).
+        max_overlaps: (N,) IoU of each box with its best ground truth.
+        labels: (N,) long class of the assigned ground truth (-1 when not positive), or None.
+    """
+
+    def __init__(self,
+                 num_gts: int,
+                 gt_inds: torch.Tensor,
+                 max_overlaps: torch.Tensor,
+                 labels: Optional[torch.Tensor] = None) -> None:
+        self.num_gts = num_gts
+        self.gt_inds = gt_inds
+        self.max_overlaps = max_overlaps
+        self.labels = labels
+        self._extra_properties: Dict[str, Any] = {}
+
+    @property
+    def num_preds(self) -> int:
+        """Number of predicted boxes N."""
+        return len(self.gt_inds)
+
+    def set_extra_property(self, key: str, value: Any) -> None:
+        """Attach a user-defined property (not one of the basic attributes)."""
+        if key in self.info:
+            raise KeyError(f'{key!r} is a basic AssignResult attribute, not an extra property')
+        self._extra_properties[key] = value
+
+    def get_extra_property(self, key: str) -> Any:
+        """Get a user-defined property, None if missing."""
+        return self._extra_properties.get(key, None)
+
+    @property
+    def info(self) -> Dict[str, Any]:
+        """Dictionary of the basic attributes plus extra properties."""
+        basic_info = {
+            'num_gts': self.num_gts,
+            'num_preds': self.num_preds,
+            'gt_inds': self.gt_inds,
+            'max_overlaps': self.max_overlaps,
+            'labels': self.labels,
+        }
+        basic_info.update(self._extra_properties)
+        return basic_info
+
+    def __repr__(self) -> str:
+        parts = [f'num_gts={self.num_gts!r}']
+        for name in ('gt_inds', 'max_overlaps', 'labels'):
+            value = getattr(self, name)
+            parts.append(f'{name}={value!r}' if value is None else f'{name}.shape={tuple(value.shape)!r}')
+        return f'<{self.__class__.__name__}({", ".join(parts)})>'
+
+    def add_gt_(self, gt_labels: torch.Tensor) -> None:
+        """Prepend the G ground truths as boxes assigned to themselves (IoU 1, their labels).
+
+        Args:
+            gt_labels: (G,) labels of the ground truths.
+        """
+        self_inds = torch.arange(1, len(gt_labels) + 1, dtype=torch.long, device=gt_labels.device)
+        self.gt_inds = torch.cat([self_inds, self.gt_inds])
+        self.max_overlaps = torch.cat([self.max_overlaps.new_ones(len(gt_labels)), self.max_overlaps])
+        if self.labels is not None:
+            self.labels = torch.cat([gt_labels, self.labels])

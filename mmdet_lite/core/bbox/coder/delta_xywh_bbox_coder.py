@@ -1,0 +1,178 @@
+"""(dx, dy, dw, dh) box coder of R-CNN (MMDetection 2.x ``DeltaXYWHBBoxCoder``).
+
+Symbols: N boxes; B optional batch dim; k boxes per row (k = 1, or the number of classes for
+class-specific regression). Boxes are x1y1x2y2, widths are ``x2 - x1`` (no +1).
+"""
+import math
+from typing import Sequence, Union
+
+import torch
+
+from ..builder import BBOX_CODERS
+from .base_bbox_coder import BaseBBoxCoder
+
+MaxShape = Union[Sequence[int], torch.Tensor, Sequence[Sequence[int]], None]
+
+
+def bbox2delta(proposals: torch.Tensor,
+               gt: torch.Tensor,
+               means: Sequence[float] = (0., 0., 0., 0.),
+               stds: Sequence[float] = (1., 1., 1., 1.)) -> torch.Tensor:
+    """Deltas that turn ``proposals`` into ``gt``, normalised by ``means``/``stds``.
+
+    ``dx = (gx - px) / pw``, ``dy = (gy - py) / ph``, ``dw = log(gw / pw)``, ``dh = log(gh / ph)``,
+    then ``(d - mean) / std``; computed in float32. Zero-size boxes give inf (callers filter them).
+
+    Args:
+        proposals: (..., 4) reference boxes.
+        gt: (..., 4) target boxes, same shape.
+
+    Returns:
+        (..., 4) float32 deltas.
+    """
+    if proposals.shape != gt.shape or proposals.size(-1) != 4:
+        raise ValueError(f'proposals and gt must both be (..., 4) of the same shape, got '
+                         f'{tuple(proposals.shape)} and {tuple(gt.shape)}')
+    proposals = proposals.float()
+    gt = gt.float()
+    px = (proposals[..., 0] + proposals[..., 2]) * 0.5
+    py = (proposals[..., 1] + proposals[..., 3]) * 0.5
+    pw = proposals[..., 2] - proposals[..., 0]
+    ph = proposals[..., 3] - proposals[..., 1]
+    gx = (gt[..., 0] + gt[..., 2]) * 0.5
+    gy = (gt[..., 1] + gt[..., 3]) * 0.5
+    gw = gt[..., 2] - gt[..., 0]
+    gh = gt[..., 3] - gt[..., 1]
+    deltas = torch.stack([(gx - px) / pw, (gy - py) / ph,
+                          torch.log(gw / pw), torch.log(gh / ph)], dim=-1)
+    return (deltas - deltas.new_tensor(means)) / deltas.new_tensor(stds)
+
+
+def delta2bbox(rois: torch.Tensor,
+               deltas: torch.Tensor,
+               means: Sequence[float] = (0., 0., 0., 0.),
+               stds: Sequence[float] = (1., 1., 1., 1.),
+               max_shape: MaxShape = None,
+               wh_ratio_clip: float = 16 / 1000,
+               clip_border: bool = True,
+               add_ctr_clamp: bool = False,
+               ctr_clamp: float = 32) -> torch.Tensor:
+    """Apply ``deltas`` to ``rois`` (inverse of :func:`bbox2delta`).
+
+    ``d = deltas * std + mean``; ``dw, dh`` are clamped to ``±|log(wh_ratio_clip)|`` (only from
+    above when ``add_ctr_clamp``, which instead clamps the centre shift ``pw * dx`` to
+    ``±ctr_clamp`` pixels); centre ``p + pwh * dxy``, size ``pwh * exp(dwh)``.
+
+    Args:
+        rois: (N, 4) or (B, N, 4) reference boxes.
+        deltas: (N, 4k) or (B, N, 4k) deltas, k boxes per reference box.
+        max_shape: (h, w[, c]) image shape, or B such shapes for batched input; when given and
+            ``clip_border``, x is clamped to [0, w] and y to [0, h].
+        wh_ratio_clip: maximum relative size change, ``exp(|log(wh_ratio_clip)|)``.
+
+    Returns:
+        Boxes with the shape of ``deltas``: (N, 4k) or (B, N, 4k).
+    """
+    if deltas.size(-1) % 4 != 0 or rois.size(-1) != 4 or deltas.shape[:-1] != rois.shape[:-1]:
+        raise ValueError(f'expected rois (..., N, 4) and deltas (..., N, 4k) with equal leading '
+                         f'dims, got rois {tuple(rois.shape)} and deltas {tuple(deltas.shape)}')
+    num_per_roi = deltas.size(-1) // 4
+    means_t = deltas.new_tensor(means).repeat(num_per_roi)
+    stds_t = deltas.new_tensor(stds).repeat(num_per_roi)
+    denorm_deltas = deltas * stds_t + means_t
+    dx = denorm_deltas[..., 0::4]
+    dy = denorm_deltas[..., 1::4]
+    dw = denorm_deltas[..., 2::4]
+    dh = denorm_deltas[..., 3::4]
+
+    rois = rois.to(deltas.dtype)
+    px = ((rois[..., 0] + rois[..., 2]) * 0.5).unsqueeze(-1)
+    py = ((rois[..., 1] + rois[..., 3]) * 0.5).unsqueeze(-1)
+    pw = (rois[..., 2] - rois[..., 0]).unsqueeze(-1)
+    ph = (rois[..., 3] - rois[..., 1]).unsqueeze(-1)
+    dx_width = pw * dx
+    dy_height = ph * dy
+
+    max_ratio = abs(math.log(wh_ratio_clip))
+    if add_ctr_clamp:
+        dx_width = dx_width.clamp(min=-ctr_clamp, max=ctr_clamp)
+        dy_height = dy_height.clamp(min=-ctr_clamp, max=ctr_clamp)
+        dw = dw.clamp(max=max_ratio)
+        dh = dh.clamp(max=max_ratio)
+    else:
+        dw = dw.clamp(min=-max_ratio, max=max_ratio)
+        dh = dh.clamp(min=-max_ratio, max=max_ratio)
+    gw = pw * dw.exp()
+    gh = ph * dh.exp()
+    gx = px + dx_width
+    gy = py + dy_height
+    bboxes = torch.stack([gx - gw * 0.5, gy - gh * 0.5, gx + gw * 0.5, gy + gh * 0.5],
+                         dim=-1).view(deltas.size())
+
+    if clip_border and max_shape is not None:
+        bboxes = _clip_to_shape(bboxes, max_shape)
+    return bboxes
+
+
+def _clip_to_shape(bboxes: torch.Tensor, max_shape: MaxShape) -> torch.Tensor:
+    """Clamp (..., 4k) boxes: x to [0, w], y to [0, h]; ``max_shape`` is (h, w, ...) or (B, 2+)."""
+    shape_t = max_shape if isinstance(max_shape, torch.Tensor) else bboxes.new_tensor(max_shape)
+    shape_t = shape_t[..., :2].to(bboxes.dtype)
+    if shape_t.dim() == 2:
+        if bboxes.dim() != 3 or shape_t.size(0) != bboxes.size(0):
+            raise ValueError(f'per-image max_shape {tuple(shape_t.shape)} needs batched boxes '
+                             f'(B, N, 4k) with the same B, got {tuple(bboxes.shape)}')
+        shape_t = shape_t[:, None, :]
+    # (h, w) -> (w, h, w, h, ...) matching x1, y1, x2, y2 columns
+    max_xy = torch.cat([shape_t.flip(-1)] * (bboxes.size(-1) // 2), dim=-1)
+    return torch.min(bboxes.clamp(min=0), max_xy)
+
+
+@BBOX_CODERS.register_module()
+class DeltaXYWHBBoxCoder(BaseBBoxCoder):
+    """Encode/decode boxes as (dx, dy, dw, dh) normalised by ``target_means``/``target_stds``.
+
+    Args:
+        target_means: means subtracted from the deltas.
+        target_stds: standard deviations dividing the deltas.
+        clip_border: clip decoded boxes to ``max_shape``.
+        add_ctr_clamp: clamp the decoded centre shift to ``ctr_clamp`` pixels (YOLOF style).
+        ctr_clamp: maximum centre shift in pixels.
+    """
+
+    def __init__(self,
+                 target_means: Sequence[float] = (0., 0., 0., 0.),
+                 target_stds: Sequence[float] = (1., 1., 1., 1.),
+                 clip_border: bool = True,
+                 add_ctr_clamp: bool = False,
+                 ctr_clamp: float = 32) -> None:
+        super().__init__()
+        if len(target_means) != 4 or len(target_stds) != 4:
+            raise ValueError(f'target_means and target_stds need 4 values each, got '
+                             f'{target_means} and {target_stds}')
+        self.means = target_means
+        self.stds = target_stds
+        self.clip_border = clip_border
+        self.add_ctr_clamp = add_ctr_clamp
+        self.ctr_clamp = ctr_clamp
+
+    def encode(self, bboxes: torch.Tensor, gt_bboxes: torch.Tensor) -> torch.Tensor:
+        """Deltas (N, 4) that turn the (N, 4) ``bboxes`` into the (N, 4) ``gt_bboxes``."""
+        if bboxes.size(0) != gt_bboxes.size(0):
+            raise ValueError(f'bboxes {tuple(bboxes.shape)} and gt_bboxes {tuple(gt_bboxes.shape)} '
+                             'must have the same number of rows')
+        return bbox2delta(bboxes, gt_bboxes, self.means, self.stds)
+
+    def decode(self,
+               bboxes: torch.Tensor,
+               pred_bboxes: torch.Tensor,
+               max_shape: MaxShape = None,
+               wh_ratio_clip: float = 16 / 1000) -> torch.Tensor:
+        """Boxes from (N, 4k) or (B, N, 4k) ``pred_bboxes`` deltas on (N, 4) / (B, N, 4) ``bboxes``."""
+        if pred_bboxes.size(0) != bboxes.size(0) or (pred_bboxes.dim() == 3
+                                                    and pred_bboxes.size(1) != bboxes.size(1)):
+            raise ValueError(f'pred_bboxes {tuple(pred_bboxes.shape)} does not match bboxes '
+                             f'{tuple(bboxes.shape)}; expected (N, 4k) for (N, 4) or (B, N, 4k) '
+                             'for (B, N, 4)')
+        return delta2bbox(bboxes, pred_bboxes, self.means, self.stds, max_shape, wh_ratio_clip,
+                          self.clip_border, self.add_ctr_clamp, self.ctr_clamp)

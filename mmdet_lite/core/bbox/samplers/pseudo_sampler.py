@@ -1,0 +1,31 @@
+"""A sampler that keeps every positive and negative (for heads that weight all anchors)."""
+from typing import Any
+
+import torch
+
+from ..assigners import AssignResult
+from ..builder import BBOX_SAMPLERS
+from .base_sampler import BaseSampler
+from .sampling_result import SamplingResult
+
+
+@BBOX_SAMPLERS.register_module()
+class PseudoSampler(BaseSampler):
+    """Return all positives and all negatives of the assignment, unchanged."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        pass
+
+    def _sample_pos(self, assign_result: AssignResult, num_expected: int, **kwargs: Any):
+        raise NotImplementedError('PseudoSampler does not sample; call sample()')
+
+    def _sample_neg(self, assign_result: AssignResult, num_expected: int, **kwargs: Any):
+        raise NotImplementedError('PseudoSampler does not sample; call sample()')
+
+    def sample(self, assign_result: AssignResult, bboxes: torch.Tensor, gt_bboxes: torch.Tensor,
+               *args: Any, **kwargs: Any) -> SamplingResult:
+        """Wrap the (N, 4) ``bboxes`` and their assignment in a SamplingResult."""
+        pos_inds = torch.nonzero(assign_result.gt_inds > 0, as_tuple=False).view(-1).unique()
+        neg_inds = torch.nonzero(assign_result.gt_inds == 0, as_tuple=False).view(-1).unique()
+        gt_flags = bboxes.new_zeros(bboxes.shape[0], dtype=torch.uint8)
+        return SamplingResult(pos_inds, neg_inds, bboxes, gt_bboxes, assign_result, gt_flags)

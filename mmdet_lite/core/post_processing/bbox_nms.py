@@ -1,0 +1,170 @@
+"""Non-maximum suppression with mmcv 1.x semantics on top of ``torchvision.ops.nms``.
+
+Symbols: N boxes, C foreground classes, k kept detections.
+"""
+from typing import Optional, Tuple, Union
+
+import torch
+from torchvision.ops import nms as tv_nms
+
+
+def nms(boxes: torch.Tensor,
+        scores: torch.Tensor,
+        iou_threshold: float,
+        offset: int = 0,
+        score_threshold: float = 0,
+        max_num: int = -1) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Greedy NMS (the ``mmcv.ops.nms`` contract).
+
+    Args:
+        boxes: (N, 4) x1y1x2y2.
+        scores: (N,) scores.
+        iou_threshold: suppress boxes whose IoU with a kept box is above this.
+        offset: 0, or 1 for the legacy ``w = x2 - x1 + 1`` areas.
+        score_threshold: boxes with score <= this are dropped first (when > 0).
+        max_num: keep at most this many (when > 0).
+
+    Returns:
+        dets (k, 5) = kept boxes + scores, sorted by descending score; keep (k,) indices into N.
+    """
+    if boxes.dim() != 2 or boxes.size(1) != 4 or scores.shape != boxes.shape[:1]:
+        raise ValueError(f'nms expects boxes (N, 4) and scores (N,), got {tuple(boxes.shape)} and '
+                         f'{tuple(scores.shape)}')
+    if offset not in (0, 1):
+        raise ValueError(f'offset must be 0 or 1, got {offset}')
+    valid_inds = None
+    if score_threshold > 0:
+        valid_mask = scores > score_threshold
+        valid_inds = torch.nonzero(valid_mask, as_tuple=False).view(-1)
+        boxes, scores = boxes[valid_inds], scores[valid_inds]
+    # a +1 on x2/y2 turns torchvision's areas and intersections into the offset=1 ones
+    boxes_for_op = boxes if offset == 0 else torch.cat([boxes[:, :2], boxes[:, 2:] + 1], dim=1)
+    keep = tv_nms(boxes_for_op.float(), scores.float(), float(iou_threshold))
+    if max_num > 0:
+        keep = keep[:max_num]
+    dets = torch.cat([boxes[keep], scores[keep].reshape(-1, 1)], dim=1)
+    if valid_inds is not None:
+        keep = valid_inds[keep]
+    return dets, keep
+
+
+_NMS_OPS = {'nms': nms}
+
+
+def batched_nms(boxes: torch.Tensor,
+                scores: torch.Tensor,
+                idxs: torch.Tensor,
+                nms_cfg: dict,
+                class_agnostic: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    """NMS independently inside each group ``idxs`` (the ``mmcv.ops.batched_nms`` contract).
+
+    Groups are separated by shifting each box by ``idx * (max_coordinate + 1)`` and running one
+    NMS; with ``N >= split_thr`` (default 10000) groups are processed one by one instead.
+
+    Args:
+        boxes: (N, 4) x1y1x2y2.
+        scores: (N,) scores.
+        idxs: (N,) group of each box (class or level id).
+        nms_cfg: ``dict(type='nms', iou_threshold=..., [offset, score_threshold, max_num,
+            split_thr, class_agnostic])``.
+        class_agnostic: ignore ``idxs`` (overridden by ``nms_cfg['class_agnostic']``).
+
+    Returns:
+        dets (k, 5) boxes + scores sorted by descending score; keep (k,) indices into N.
+    """
+    nms_cfg_ = dict(nms_cfg)
+    class_agnostic = nms_cfg_.pop('class_agnostic', class_agnostic)
+    nms_type = nms_cfg_.pop('type', 'nms')
+    if nms_type not in _NMS_OPS:
+        raise ValueError(f'nms_cfg type must be one of {sorted(_NMS_OPS)}, got {nms_type!r}')
+    nms_op = _NMS_OPS[nms_type]
+    split_thr = nms_cfg_.pop('split_thr', 10000)
+    if boxes.numel() == 0:
+        return boxes.new_zeros((0, 5)), idxs.new_zeros((0, ), dtype=torch.long)
+
+    if class_agnostic:
+        boxes_for_nms = boxes
+    else:
+        max_coordinate = boxes.max()
+        offsets = idxs.to(boxes) * (max_coordinate + torch.tensor(1).to(boxes))
+        boxes_for_nms = boxes + offsets[:, None]
+
+    if boxes_for_nms.shape[0] < split_thr:
+        dets, keep = nms_op(boxes_for_nms, scores, **nms_cfg_)
+        return torch.cat([boxes[keep], dets[:, -1:]], dim=-1), keep
+
+    max_num = nms_cfg_.pop('max_num', -1)
+    total_mask = scores.new_zeros(scores.size(), dtype=torch.bool)
+    scores_after_nms = scores.new_zeros(scores.size())
+    for group_id in torch.unique(idxs):
+        mask = (idxs == group_id).nonzero(as_tuple=False).view(-1)
+        dets, keep = nms_op(boxes_for_nms[mask], scores[mask], **nms_cfg_)
+        total_mask[mask[keep]] = True
+        scores_after_nms[mask[keep]] = dets[:, -1]
+    keep = total_mask.nonzero(as_tuple=False).view(-1)
+    scores, inds = scores_after_nms[keep].sort(descending=True)
+    keep = keep[inds]
+    boxes = boxes[keep]
+    if max_num > 0:
+        keep, boxes, scores = keep[:max_num], boxes[:max_num], scores[:max_num]
+    return torch.cat([boxes, scores[:, None]], dim=-1), keep
+
+
+def multiclass_nms(
+    multi_bboxes: torch.Tensor,
+    multi_scores: torch.Tensor,
+    score_thr: float,
+    nms_cfg: dict,
+    max_num: int = -1,
+    score_factors: Optional[torch.Tensor] = None,
+    return_inds: bool = False
+) -> Union[Tuple[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Per-class NMS over all (box, class) pairs at once (batched by class).
+
+    Args:
+        multi_bboxes: (N, 4) class-agnostic or (N, 4C) class-specific boxes.
+        multi_scores: (N, C + 1) scores; the last column is the background and is dropped.
+        score_thr: pairs with score <= this are dropped (strict ``>``, before ``score_factors``).
+        nms_cfg: config of :func:`batched_nms`.
+        max_num: keep at most this many detections (when > 0).
+        score_factors: (N,) factors multiplied into the scores (e.g. centerness).
+        return_inds: also return the indices of the kept pairs into the flattened (N * C) pairs.
+
+    Returns:
+        dets (k, 5) boxes + scores sorted by descending score, labels (k,) in [0, C)
+        [, inds (k,)].
+    """
+    if multi_scores.dim() != 2 or multi_bboxes.size(0) != multi_scores.size(0):
+        raise ValueError(f'expected multi_bboxes (N, 4 or 4C) and multi_scores (N, C+1), got '
+                         f'{tuple(multi_bboxes.shape)} and {tuple(multi_scores.shape)}')
+    num_classes = multi_scores.size(1) - 1
+    num_boxes = multi_scores.size(0)
+    if multi_bboxes.shape[1] > 4:
+        bboxes = multi_bboxes.view(num_boxes, -1, 4)
+    else:
+        bboxes = multi_bboxes[:, None].expand(num_boxes, num_classes, 4)
+    scores = multi_scores[:, :-1]
+    labels = torch.arange(num_classes, dtype=torch.long, device=scores.device)
+    labels = labels.view(1, -1).expand_as(scores)
+
+    bboxes = bboxes.reshape(-1, 4)
+    scores = scores.reshape(-1)
+    labels = labels.reshape(-1)
+    valid_mask = scores > score_thr
+    if score_factors is not None:
+        score_factors = score_factors.view(-1, 1).expand(num_boxes, num_classes).reshape(-1)
+        scores = scores * score_factors
+    inds = valid_mask.nonzero(as_tuple=False).view(-1)
+    bboxes, scores, labels = bboxes[inds], scores[inds], labels[inds]
+
+    if bboxes.numel() == 0:
+        dets = torch.cat([bboxes, scores[:, None]], -1)
+        return (dets, labels, inds) if return_inds else (dets, labels)
+
+    dets, keep = batched_nms(bboxes, scores, labels, nms_cfg)
+    if max_num > 0:
+        dets = dets[:max_num]
+        keep = keep[:max_num]
+    if return_inds:
+        return dets, labels[keep], inds[keep]
+    return dets, labels[keep]
