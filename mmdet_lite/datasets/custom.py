@@ -1,0 +1,187 @@
+"""``CustomDataset``: the MMDetection 2.x middle-format detection dataset.
+
+Annotation middle format (one dict per image)::
+
+    {'filename': 'a.jpg', 'width': 1280, 'height': 720,
+     'ann': {'bboxes': (k, 4) float32 x1y1x2y2, 'labels': (k,) int64,
+             'bboxes_ignore': (j, 4) float32 (optional), 'labels_ignore': (j,) (optional)}}
+"""
+import os.path as osp
+import warnings
+from typing import Dict, List, Optional, Sequence, Union
+
+import mmcv
+import numpy as np
+from torch.utils.data import Dataset
+
+from .builder import DATASETS
+from .pipelines import Compose
+
+
+@DATASETS.register_module()
+class CustomDataset(Dataset):
+    """Detection dataset over the middle format above.
+
+    Args:
+        ann_file: annotation file path (joined to ``data_root`` when relative).
+        pipeline: pipeline transform configs.
+        classes: class names overriding ``CLASSES`` (tuple/list, or a text file, one per line).
+        data_root: root joined to relative ``ann_file``, ``img_prefix``, ``seg_prefix``, ``proposal_file``.
+        img_prefix: image directory.
+        test_mode: no filtering, no annotations given to the pipeline.
+        filter_empty_gt: drop images without annotations when not in test mode.
+
+    Raises:
+        FileNotFoundError: ``ann_file`` or the ``img_prefix`` directory does not exist.
+        ValueError: no image is left after filtering.
+    """
+
+    CLASSES = None
+
+    def __init__(self, ann_file: str, pipeline: Sequence[dict],
+                 classes: Optional[Union[str, Sequence[str]]] = None,
+                 data_root: Optional[str] = None, img_prefix: str = '',
+                 seg_prefix: Optional[str] = None, proposal_file: Optional[str] = None,
+                 test_mode: bool = False, filter_empty_gt: bool = True) -> None:
+        self.ann_file = ann_file
+        self.data_root = data_root
+        self.img_prefix = img_prefix
+        self.seg_prefix = seg_prefix
+        self.proposal_file = proposal_file
+        self.test_mode = test_mode
+        self.filter_empty_gt = filter_empty_gt
+        self.CLASSES = self.get_classes(classes)
+
+        if self.data_root is not None:
+            if not osp.isabs(self.ann_file):
+                self.ann_file = osp.join(self.data_root, self.ann_file)
+            if not (self.img_prefix is None or osp.isabs(self.img_prefix)):
+                self.img_prefix = osp.join(self.data_root, self.img_prefix)
+            if not (self.seg_prefix is None or osp.isabs(self.seg_prefix)):
+                self.seg_prefix = osp.join(self.data_root, self.seg_prefix)
+            if not (self.proposal_file is None or osp.isabs(self.proposal_file)):
+                self.proposal_file = osp.join(self.data_root, self.proposal_file)
+        self._check_paths()
+
+        self.data_infos = self.load_annotations(self.ann_file)
+        self.proposals = (self.load_proposals(self.proposal_file)
+                          if self.proposal_file is not None else None)
+        if not test_mode:
+            valid_inds = self._filter_imgs()
+            self.data_infos = [self.data_infos[i] for i in valid_inds]
+            if self.proposals is not None:
+                self.proposals = [self.proposals[i] for i in valid_inds]
+        if len(self.data_infos) == 0:
+            raise ValueError(
+                f'{self.__class__.__name__} built from ann_file {self.ann_file!r} holds no image'
+                + ('' if test_mode else
+                   f' after filtering (filter_empty_gt={filter_empty_gt}, min_size=32, '
+                   f'classes={self.CLASSES})'))
+        if not test_mode:
+            self._set_group_flag()
+        self.pipeline = Compose(pipeline)
+
+    def _check_paths(self) -> None:
+        if not osp.isfile(self.ann_file):
+            raise FileNotFoundError(
+                f'{self.__class__.__name__}: ann_file {self.ann_file!r} does not exist'
+                + (f" (data_root={self.data_root!r})" if self.data_root else ''))
+        if self.img_prefix and not osp.isdir(self.img_prefix):
+            raise FileNotFoundError(
+                f'{self.__class__.__name__}: image directory img_prefix={self.img_prefix!r} '
+                f'does not exist')
+        if self.proposal_file is not None and not osp.isfile(self.proposal_file):
+            raise FileNotFoundError(
+                f'{self.__class__.__name__}: proposal_file {self.proposal_file!r} does not exist')
+
+    def __len__(self) -> int:
+        return len(self.data_infos)
+
+    def load_annotations(self, ann_file: str) -> List[dict]:
+        """Load the middle-format list of image dicts from ``ann_file``."""
+        return mmcv.load(ann_file)
+
+    def load_proposals(self, proposal_file: str) -> list:
+        """Load per-image proposal arrays (n, 4 or 5) from ``proposal_file``."""
+        return mmcv.load(proposal_file)
+
+    def get_ann_info(self, idx: int) -> Dict:
+        """Annotation dict of image ``idx`` (``bboxes``, ``labels``, ...)."""
+        return self.data_infos[idx]['ann']
+
+    def get_cat_ids(self, idx: int) -> List[int]:
+        """Category ids (labels) of the objects in image ``idx``."""
+        return self.data_infos[idx]['ann']['labels'].astype(np.int64).tolist()
+
+    def pre_pipeline(self, results: Dict) -> None:
+        """Add prefixes and empty field lists expected by the pipeline."""
+        results['img_prefix'] = self.img_prefix
+        results['seg_prefix'] = self.seg_prefix
+        results['proposal_file'] = self.proposal_file
+        results['bbox_fields'] = []
+        results['mask_fields'] = []
+        results['seg_fields'] = []
+
+    def _filter_imgs(self, min_size: int = 32) -> List[int]:
+        """Indices of images whose shorter side is at least ``min_size``."""
+        if self.filter_empty_gt:
+            warnings.warn('CustomDataset does not support filtering empty gt images.')
+        return [i for i, info in enumerate(self.data_infos)
+                if min(info['width'], info['height']) >= min_size]
+
+    def _set_group_flag(self) -> None:
+        """``self.flag`` (N,) uint8: 1 where width / height > 1, else 0 (aspect groups)."""
+        widths = np.array([info['width'] for info in self.data_infos], dtype=np.float64)
+        heights = np.array([info['height'] for info in self.data_infos], dtype=np.float64)
+        self.flag = (widths / heights > 1).astype(np.uint8)
+
+    def _rand_another(self, idx: int) -> int:
+        """A random index from the aspect group of ``idx`` (numpy's global RNG)."""
+        pool = np.where(self.flag == self.flag[idx])[0]
+        return int(np.random.choice(pool))
+
+    def __getitem__(self, idx: int) -> Dict:
+        if self.test_mode:
+            return self.prepare_test_img(idx)
+        while True:
+            data = self.prepare_train_img(idx)
+            if data is None:
+                idx = self._rand_another(idx)
+                continue
+            return data
+
+    def prepare_train_img(self, idx: int) -> Optional[Dict]:
+        """Run the pipeline on image ``idx`` with its annotations."""
+        results = dict(img_info=self.data_infos[idx], ann_info=self.get_ann_info(idx))
+        if self.proposals is not None:
+            results['proposals'] = self.proposals[idx]
+        self.pre_pipeline(results)
+        return self.pipeline(results)
+
+    def prepare_test_img(self, idx: int) -> Optional[Dict]:
+        """Run the pipeline on image ``idx`` without annotations."""
+        results = dict(img_info=self.data_infos[idx])
+        if self.proposals is not None:
+            results['proposals'] = self.proposals[idx]
+        self.pre_pipeline(results)
+        return self.pipeline(results)
+
+    @classmethod
+    def get_classes(cls, classes: Optional[Union[str, Sequence[str]]] = None
+                    ) -> Optional[Sequence[str]]:
+        """``CLASSES`` unless overridden by a tuple/list of names or a file of names."""
+        if classes is None:
+            return cls.CLASSES
+        if isinstance(classes, str):
+            return mmcv.list_from_file(classes)
+        if isinstance(classes, (tuple, list)):
+            return classes
+        raise ValueError(f'Unsupported type {type(classes)} of classes.')
+
+    def format_results(self, results: list, **kwargs):
+        """Place holder to format results to the dataset's own format."""
+
+    def __repr__(self) -> str:
+        mode = 'Test' if self.test_mode else 'Train'
+        return (f'\n{self.__class__.__name__} {mode} dataset with number of images '
+                f'{len(self)}, and {0 if self.CLASSES is None else len(self.CLASSES)} classes')

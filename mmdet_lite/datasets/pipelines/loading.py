@@ -1,0 +1,142 @@
+"""Loading transforms: image from file, annotations, proposals (MMDetection 2.x result keys)."""
+import os.path as osp
+from typing import Dict, Optional
+
+import mmcv
+import numpy as np
+
+from ..builder import PIPELINES
+
+_JPEG_SOI = b'\xff\xd8'
+_JPEG_EOI = b'\xff\xd9'
+
+
+def _is_truncated_jpeg(img_bytes: bytes) -> bool:
+    """True for a JPEG stream whose end-of-image marker is missing.
+
+    OpenCV decodes a cut JPEG into a partly grey image with only a warning on stderr,
+    so the marker is checked here to turn that into an error. Trailing padding
+    (NUL bytes or whitespace that some writers append) is ignored.
+    """
+    return img_bytes[:2] == _JPEG_SOI and not img_bytes.rstrip(b'\x00\r\n ').endswith(_JPEG_EOI)
+
+
+@PIPELINES.register_module()
+class LoadImageFromFile:
+    """Load an image from ``results['img_prefix']/results['img_info']['filename']``.
+
+    Adds ``filename``, ``ori_filename``, ``img`` (H, W, 3) uint8 BGR (float32 with
+    ``to_float32``), ``img_shape``, ``ori_shape`` and ``img_fields=['img']``.
+
+    Raises:
+        FileNotFoundError: the file does not exist (message names it).
+        ValueError: the bytes cannot be decoded or the JPEG is truncated (message names the file).
+    """
+
+    def __init__(self, to_float32: bool = False, color_type: str = 'color',
+                 file_client_args: Optional[dict] = None) -> None:
+        self.to_float32 = to_float32
+        self.color_type = color_type
+        self.file_client_args = dict(backend='disk') if file_client_args is None \
+            else file_client_args.copy()
+        self.file_client = None
+
+    def __call__(self, results: Dict) -> Dict:
+        if self.file_client is None:
+            self.file_client = mmcv.FileClient(**self.file_client_args)
+        if results.get('img_prefix') is not None:
+            filename = osp.join(results['img_prefix'], results['img_info']['filename'])
+        else:
+            filename = results['img_info']['filename']
+        if self.file_client_args.get('backend') == 'disk' and not osp.isfile(filename):
+            raise FileNotFoundError(f'image file {filename!r} does not exist')
+        img_bytes = self.file_client.get(filename)
+        img = mmcv.imfrombytes(img_bytes, flag=self.color_type)
+        if img is None or _is_truncated_jpeg(img_bytes):
+            raise ValueError(f'cannot decode image file {filename!r} ({len(img_bytes)} bytes): '
+                             f'unreadable or truncated image')
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['filename'] = filename
+        results['ori_filename'] = results['img_info']['filename']
+        results['img'] = img
+        results['img_shape'] = img.shape
+        results['ori_shape'] = img.shape
+        results['img_fields'] = ['img']
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(to_float32={self.to_float32}, '
+                f"color_type='{self.color_type}', file_client_args={self.file_client_args})")
+
+
+@PIPELINES.register_module()
+class LoadAnnotations:
+    """Copy boxes and labels from ``results['ann_info']``.
+
+    Adds ``gt_bboxes`` (k, 4) float32 x1y1x2y2, ``gt_bboxes_ignore`` (j, 4) float32 when
+    present (both appended to ``bbox_fields``) and ``gt_labels`` (k,) int64.
+    Masks and semantic maps are not supported by mmdet_lite.
+    """
+
+    def __init__(self, with_bbox: bool = True, with_label: bool = True, with_mask: bool = False,
+                 with_seg: bool = False, poly2mask: bool = True,
+                 file_client_args: Optional[dict] = None) -> None:
+        if with_mask or with_seg:
+            raise NotImplementedError(
+                f'LoadAnnotations(with_mask={with_mask}, with_seg={with_seg}): mmdet_lite loads '
+                f'boxes and labels only')
+        self.with_bbox = with_bbox
+        self.with_label = with_label
+        self.with_mask = with_mask
+        self.with_seg = with_seg
+        self.poly2mask = poly2mask
+        self.file_client_args = dict(backend='disk') if file_client_args is None \
+            else file_client_args.copy()
+
+    def _load_bboxes(self, results: Dict) -> Dict:
+        ann_info = results['ann_info']
+        results['gt_bboxes'] = ann_info['bboxes'].copy()
+        gt_bboxes_ignore = ann_info.get('bboxes_ignore', None)
+        if gt_bboxes_ignore is not None:
+            results['gt_bboxes_ignore'] = gt_bboxes_ignore.copy()
+            results['bbox_fields'].append('gt_bboxes_ignore')
+        results['bbox_fields'].append('gt_bboxes')
+        return results
+
+    def __call__(self, results: Dict) -> Dict:
+        if self.with_bbox:
+            results = self._load_bboxes(results)
+        if self.with_label:
+            results['gt_labels'] = results['ann_info']['labels'].copy()
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(with_bbox={self.with_bbox}, '
+                f'with_label={self.with_label}, with_mask={self.with_mask}, '
+                f'with_seg={self.with_seg}, poly2mask={self.poly2mask})')
+
+
+@PIPELINES.register_module()
+class LoadProposals:
+    """Take the first ``num_max_proposals`` rows of ``results['proposals']`` (n, 4 or 5)."""
+
+    def __init__(self, num_max_proposals: Optional[int] = None) -> None:
+        self.num_max_proposals = num_max_proposals
+
+    def __call__(self, results: Dict) -> Dict:
+        proposals = results['proposals']
+        if proposals.ndim != 2 or proposals.shape[1] not in (4, 5):
+            raise ValueError(f'proposals should have shape (n, 4) or (n, 5), '
+                             f'got {proposals.shape}')
+        proposals = proposals[:, :4]
+        if self.num_max_proposals is not None:
+            proposals = proposals[:self.num_max_proposals]
+        if len(proposals) == 0:
+            proposals = np.array([[0, 0, 0, 0]], dtype=np.float32)
+        results['proposals'] = proposals
+        results['bbox_fields'].append('proposals')
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(num_max_proposals={self.num_max_proposals})'

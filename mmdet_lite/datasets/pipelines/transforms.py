@@ -1,0 +1,301 @@
+"""Geometric and photometric transforms with MMDetection 2.x semantics and result keys."""
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import mmcv
+import numpy as np
+
+from ..builder import PIPELINES
+
+Scale = Tuple[int, int]
+
+
+@PIPELINES.register_module()
+class Resize:
+    """Resize images and boxes.
+
+    The target ``scale`` (long, short edge when ``keep_ratio``; (w, h) otherwise) is chosen as
+    in MMDetection 2.x: with ``ratio_range`` the single ``img_scale`` times a uniform ratio;
+    else the single ``img_scale``; else, for several scales, ``multiscale_mode='range'`` draws
+    long and short edges uniformly between the given ones and ``'value'`` picks one of them.
+    A ``scale`` already in ``results`` (set by ``MultiScaleFlipAug``) is used as is; a preset
+    float ``scale_factor`` gives ``scale = int(img_dim * factor)``.
+
+    Adds ``img_shape``, ``pad_shape``, ``scale_factor`` (4,) float32 ``[w_s, h_s, w_s, h_s]``
+    with ``w_s = new_w / w``, ``keep_ratio``, ``scale``, ``scale_idx``. Boxes in
+    ``bbox_fields`` are multiplied by ``scale_factor`` and, with ``bbox_clip_border``,
+    clipped to ``[0, W] x [0, H]``.
+    """
+
+    def __init__(self, img_scale: Optional[Union[Scale, List[Scale]]] = None,
+                 multiscale_mode: str = 'range', ratio_range: Optional[Tuple[float, float]] = None,
+                 keep_ratio: bool = True, bbox_clip_border: bool = True, backend: str = 'cv2',
+                 override: bool = False) -> None:
+        if img_scale is None:
+            self.img_scale = None
+        elif isinstance(img_scale, list):
+            self.img_scale = [tuple(s) for s in img_scale]
+        else:
+            self.img_scale = [tuple(img_scale)]
+        if ratio_range is not None:
+            if self.img_scale is not None and len(self.img_scale) != 1:
+                raise ValueError(f'ratio_range={ratio_range} needs exactly one img_scale, '
+                                 f'got {self.img_scale}')
+        elif multiscale_mode not in ('value', 'range'):
+            raise ValueError(f"multiscale_mode must be 'value' or 'range', got {multiscale_mode!r}")
+        self.backend = backend
+        self.multiscale_mode = multiscale_mode
+        self.ratio_range = ratio_range
+        self.keep_ratio = keep_ratio
+        self.override = override
+        self.bbox_clip_border = bbox_clip_border
+
+    @staticmethod
+    def random_select(img_scales: List[Scale]) -> Tuple[Scale, int]:
+        """Pick one of ``img_scales`` uniformly; returns (scale, index)."""
+        scale_idx = np.random.randint(len(img_scales))
+        return img_scales[scale_idx], scale_idx
+
+    @staticmethod
+    def random_sample(img_scales: List[Scale]) -> Tuple[Scale, None]:
+        """Draw (long, short) edges uniformly between the two given scales (inclusive)."""
+        if len(img_scales) != 2:
+            raise ValueError(f"multiscale_mode='range' needs 2 img_scales, got {img_scales}")
+        long_edges = [max(s) for s in img_scales]
+        short_edges = [min(s) for s in img_scales]
+        long_edge = np.random.randint(min(long_edges), max(long_edges) + 1)
+        short_edge = np.random.randint(min(short_edges), max(short_edges) + 1)
+        return (long_edge, short_edge), None
+
+    @staticmethod
+    def random_sample_ratio(img_scale: Scale, ratio_range: Tuple[float, float]
+                            ) -> Tuple[Scale, None]:
+        """Scale ``img_scale`` by a ratio drawn uniformly from ``ratio_range``."""
+        min_ratio, max_ratio = ratio_range
+        if not min_ratio <= max_ratio:
+            raise ValueError(f'ratio_range must be (min, max) with min <= max, got {ratio_range}')
+        ratio = np.random.random_sample() * (max_ratio - min_ratio) + min_ratio
+        return (int(img_scale[0] * ratio), int(img_scale[1] * ratio)), None
+
+    def _random_scale(self, results: Dict) -> None:
+        if self.img_scale is None:
+            raise ValueError('Resize(img_scale=None) needs results["scale"] or '
+                             'results["scale_factor"] to be set beforehand')
+        if self.ratio_range is not None:
+            scale, scale_idx = self.random_sample_ratio(self.img_scale[0], self.ratio_range)
+        elif len(self.img_scale) == 1:
+            scale, scale_idx = self.img_scale[0], 0
+        elif self.multiscale_mode == 'range':
+            scale, scale_idx = self.random_sample(self.img_scale)
+        else:
+            scale, scale_idx = self.random_select(self.img_scale)
+        results['scale'] = scale
+        results['scale_idx'] = scale_idx
+
+    def _resize_img(self, results: Dict) -> None:
+        for key in results.get('img_fields', ['img']):
+            old_h, old_w = results[key].shape[:2]
+            if self.keep_ratio:
+                img = mmcv.imrescale(results[key], results['scale'], backend=self.backend)
+                new_h, new_w = img.shape[:2]
+                w_scale, h_scale = new_w / old_w, new_h / old_h
+            else:
+                img, w_scale, h_scale = mmcv.imresize(results[key], results['scale'],
+                                                      return_scale=True, backend=self.backend)
+            results[key] = img
+            results['img_shape'] = img.shape
+            results['pad_shape'] = img.shape  # updated by Pad when padding follows
+            results['scale_factor'] = np.array([w_scale, h_scale, w_scale, h_scale],
+                                               dtype=np.float32)
+            results['keep_ratio'] = self.keep_ratio
+
+    def _resize_bboxes(self, results: Dict) -> None:
+        img_h, img_w = results['img_shape'][:2]
+        for key in results.get('bbox_fields', []):
+            bboxes = results[key] * results['scale_factor']
+            if self.bbox_clip_border:
+                bboxes[:, 0::2] = np.clip(bboxes[:, 0::2], 0, img_w)
+                bboxes[:, 1::2] = np.clip(bboxes[:, 1::2], 0, img_h)
+            results[key] = bboxes
+
+    def __call__(self, results: Dict) -> Dict:
+        if 'scale' not in results:
+            if 'scale_factor' in results:
+                img_shape = results['img'].shape[:2]
+                scale_factor = results['scale_factor']
+                if not isinstance(scale_factor, float):
+                    raise TypeError(f'a preset scale_factor must be a float, '
+                                    f'got {type(scale_factor)}')
+                results['scale'] = tuple(int(x * scale_factor) for x in img_shape)[::-1]
+            else:
+                self._random_scale(results)
+        elif not self.override:
+            if 'scale_factor' in results:
+                raise ValueError('scale and scale_factor cannot be both set.')
+        else:
+            results.pop('scale')
+            results.pop('scale_factor', None)
+            self._random_scale(results)
+        self._resize_img(results)
+        self._resize_bboxes(results)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(img_scale={self.img_scale}, '
+                f'multiscale_mode={self.multiscale_mode}, ratio_range={self.ratio_range}, '
+                f'keep_ratio={self.keep_ratio}, bbox_clip_border={self.bbox_clip_border})')
+
+
+@PIPELINES.register_module()
+class RandomFlip:
+    """Flip image and boxes horizontally, vertically or diagonally.
+
+    With one direction, ``flip_ratio`` is the flip probability; with a list of directions,
+    a float ``flip_ratio`` is split evenly among them and a list gives one probability per
+    direction. ``flip_ratio=None`` never flips unless ``results['flip']`` is preset (as
+    ``MultiScaleFlipAug`` does). The choice uses numpy's global RNG. Sets ``flip`` and
+    ``flip_direction``.
+    """
+
+    _VALID_DIRECTIONS = ('horizontal', 'vertical', 'diagonal')
+
+    def __init__(self, flip_ratio: Optional[Union[float, List[float]]] = None,
+                 direction: Union[str, List[str]] = 'horizontal') -> None:
+        if isinstance(flip_ratio, list):
+            if not all(0 <= r <= 1 for r in flip_ratio) or not 0 <= sum(flip_ratio) <= 1:
+                raise ValueError(f'flip_ratio list must hold probabilities summing to <= 1, '
+                                 f'got {flip_ratio}')
+        elif isinstance(flip_ratio, (int, float)):
+            if not 0 <= flip_ratio <= 1:
+                raise ValueError(f'flip_ratio must be in [0, 1], got {flip_ratio}')
+        elif flip_ratio is not None:
+            raise ValueError(f'flip_ratio must be None, a float or a list, got {type(flip_ratio)}')
+        directions = direction if isinstance(direction, list) else [direction]
+        if not all(d in self._VALID_DIRECTIONS for d in directions):
+            raise ValueError(f'direction must be in {self._VALID_DIRECTIONS}, got {direction}')
+        if isinstance(flip_ratio, list) and len(flip_ratio) != len(directions):
+            raise ValueError(f'flip_ratio {flip_ratio} and direction {direction} must have '
+                             f'the same length')
+        self.flip_ratio = flip_ratio
+        self.direction = direction
+
+    @staticmethod
+    def bbox_flip(bboxes: np.ndarray, img_shape: Tuple[int, ...], direction: str) -> np.ndarray:
+        """Flip boxes (..., 4k) x1y1x2y2 inside an image of shape (H, W[, C]): ``x' = W - x``."""
+        if bboxes.shape[-1] % 4 != 0:
+            raise ValueError(f'bboxes last dim must be a multiple of 4, got shape {bboxes.shape}')
+        if direction not in RandomFlip._VALID_DIRECTIONS:
+            raise ValueError(f"invalid flipping direction '{direction}'")
+        img_h, img_w = img_shape[:2]
+        flipped = bboxes.copy()
+        if direction in ('horizontal', 'diagonal'):
+            flipped[..., 0::4] = img_w - bboxes[..., 2::4]
+            flipped[..., 2::4] = img_w - bboxes[..., 0::4]
+        if direction in ('vertical', 'diagonal'):
+            flipped[..., 1::4] = img_h - bboxes[..., 3::4]
+            flipped[..., 3::4] = img_h - bboxes[..., 1::4]
+        return flipped
+
+    def _choose_direction(self) -> Optional[str]:
+        directions = (list(self.direction) if isinstance(self.direction, list)
+                      else [self.direction]) + [None]
+        if isinstance(self.flip_ratio, list):
+            probs = list(self.flip_ratio) + [1 - sum(self.flip_ratio)]
+        else:
+            flip_ratio = 0.0 if self.flip_ratio is None else float(self.flip_ratio)
+            per_direction = flip_ratio / (len(directions) - 1)
+            probs = [per_direction] * (len(directions) - 1) + [1 - flip_ratio]
+        return np.random.choice(np.array(directions, dtype=object), p=probs)
+
+    def __call__(self, results: Dict) -> Dict:
+        if 'flip' not in results:
+            cur_dir = self._choose_direction()
+            results['flip'] = cur_dir is not None
+            results['flip_direction'] = cur_dir
+        elif 'flip_direction' not in results:
+            results['flip_direction'] = None
+        if results['flip']:
+            direction = results['flip_direction']
+            for key in results.get('img_fields', ['img']):
+                results[key] = mmcv.imflip(results[key], direction=direction)
+            for key in results.get('bbox_fields', []):
+                results[key] = self.bbox_flip(results[key], results['img_shape'], direction)
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(flip_ratio={self.flip_ratio})'
+
+
+@PIPELINES.register_module()
+class Normalize:
+    """``(img - mean) / std`` per channel after optional BGR->RGB; float32 output.
+
+    Sets ``img_norm_cfg = dict(mean, std, to_rgb)`` with float32 arrays.
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float], to_rgb: bool = True) -> None:
+        self.mean = np.array(mean, dtype=np.float32)
+        self.std = np.array(std, dtype=np.float32)
+        self.to_rgb = to_rgb
+
+    def __call__(self, results: Dict) -> Dict:
+        for key in results.get('img_fields', ['img']):
+            results[key] = mmcv.imnormalize(results[key], self.mean, self.std, self.to_rgb)
+        results['img_norm_cfg'] = dict(mean=self.mean, std=self.std, to_rgb=self.to_rgb)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(mean={self.mean.tolist()}, std={self.std.tolist()}, '
+                f'to_rgb={self.to_rgb})')
+
+
+@PIPELINES.register_module()
+class Pad:
+    """Pad images bottom/right to a fixed ``size`` (h, w), a multiple of ``size_divisor`` or a square.
+
+    Boxes are unchanged (padding is at the bottom/right). Sets ``pad_shape``,
+    ``pad_fixed_size``, ``pad_size_divisor``.
+    """
+
+    def __init__(self, size: Optional[Tuple[int, int]] = None, size_divisor: Optional[int] = None,
+                 pad_to_square: bool = False,
+                 pad_val: Union[float, dict] = dict(img=0, masks=0, seg=255)) -> None:
+        self.size = size
+        self.size_divisor = size_divisor
+        if isinstance(pad_val, (int, float)):
+            warnings.warn('pad_val of float type is deprecated now, please use pad_val=dict(img=pad_val, '
+                          'masks=pad_val, seg=255) instead.', DeprecationWarning)
+            pad_val = dict(img=pad_val, masks=pad_val, seg=255)
+        if not isinstance(pad_val, dict):
+            raise TypeError(f'pad_val must be a dict or a number, got {type(pad_val)}')
+        self.pad_val = pad_val
+        self.pad_to_square = pad_to_square
+        if pad_to_square:
+            if size is not None or size_divisor is not None:
+                raise ValueError('The size and size_divisor must be None when pad_to_square '
+                                 f'is True, got size={size}, size_divisor={size_divisor}')
+        elif (size is None) == (size_divisor is None):
+            raise ValueError(f'exactly one of size ({size}) and size_divisor ({size_divisor}) '
+                             f'must be set')
+
+    def __call__(self, results: Dict) -> Dict:
+        pad_val = self.pad_val.get('img', 0)
+        for key in results.get('img_fields', ['img']):
+            size = self.size
+            if self.pad_to_square:
+                max_size = max(results[key].shape[:2])
+                size = (max_size, max_size)
+            if size is not None:
+                padded_img = mmcv.impad(results[key], shape=size, pad_val=pad_val)
+            else:
+                padded_img = mmcv.impad_to_multiple(results[key], self.size_divisor,
+                                                    pad_val=pad_val)
+            results[key] = padded_img
+        results['pad_shape'] = padded_img.shape
+        results['pad_fixed_size'] = self.size
+        results['pad_size_divisor'] = self.size_divisor
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(size={self.size}, size_divisor={self.size_divisor}, '
+                f'pad_to_square={self.pad_to_square}, pad_val={self.pad_val})')
