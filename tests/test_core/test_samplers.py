@@ -1,0 +1,116 @@
+import pytest
+import torch
+
+from mmdet_lite.core.bbox import (AssignResult, MaxIoUAssigner, PseudoSampler, RandomSampler,
+                                  SamplingResult, build_sampler)
+
+
+def make_assign_result(num_pos, num_neg, num_ignored, num_gts=2):
+    """Assignment with positives first (alternating GTs), then negatives, then ignored boxes."""
+    gt_inds = torch.cat([torch.arange(num_pos) % num_gts + 1,
+                         torch.zeros(num_neg, dtype=torch.long),
+                         torch.full((num_ignored, ), -1, dtype=torch.long)])
+    labels = torch.where(gt_inds > 0, gt_inds + 10, torch.full_like(gt_inds, -1))
+    return AssignResult(num_gts, gt_inds, torch.rand(len(gt_inds)), labels=labels)
+
+
+def boxes_for(num, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    xy = torch.rand(num, 2, generator=gen) * 20
+    return torch.cat([xy, xy + 5, torch.rand(num, 1, generator=gen)], dim=1)  # (num, 5)
+
+
+GTS = torch.tensor([[0., 0., 5., 5.], [10., 10., 20., 20.]])
+
+
+def test_counts_follow_num_and_pos_fraction():
+    torch.manual_seed(0)
+    sampler = build_sampler(dict(type='RandomSampler', num=10, pos_fraction=0.5, neg_pos_ub=-1,
+                                 add_gt_as_proposals=False), context=object())
+    result = sampler.sample(make_assign_result(8, 20, 5), boxes_for(33), GTS)
+    assert len(result.pos_inds) == 5 and len(result.neg_inds) == 5
+    assert (result.pos_inds < 8).all()
+    assert ((result.neg_inds >= 8) & (result.neg_inds < 28)).all()  # ignored never sampled
+    assert torch.equal(result.pos_inds, result.pos_inds.sort().values)
+    assert torch.equal(result.neg_inds, result.neg_inds.unique())
+    assert result.pos_bboxes.shape == (5, 4) and result.bboxes.shape == (10, 4)
+    assert torch.equal(result.bboxes, torch.cat([result.pos_bboxes, result.neg_bboxes]))
+    assert result.pos_is_gt.sum() == 0
+
+
+def test_few_positives_are_topped_up_with_negatives():
+    sampler = RandomSampler(num=10, pos_fraction=0.5, add_gt_as_proposals=False)
+    result = sampler.sample(make_assign_result(2, 20, 0), boxes_for(22), GTS)
+    assert result.pos_inds.tolist() == [0, 1]
+    assert len(result.neg_inds) == 8
+
+
+def test_neg_pos_upper_bound():
+    sampler = RandomSampler(num=10, pos_fraction=0.5, neg_pos_ub=1.5, add_gt_as_proposals=False)
+    result = sampler.sample(make_assign_result(2, 20, 0), boxes_for(22), GTS)
+    assert len(result.neg_inds) == 3  # int(1.5 * 2)
+    no_pos = sampler.sample(make_assign_result(0, 20, 0), boxes_for(20), GTS)
+    assert len(no_pos.pos_inds) == 0 and len(no_pos.neg_inds) == 1  # int(1.5 * max(1, 0))
+
+
+def test_gt_as_proposals_are_prepended():
+    torch.manual_seed(0)
+    sampler = RandomSampler(num=512, pos_fraction=0.25)
+    assign = make_assign_result(3, 4, 1)
+    result = sampler.sample(assign, boxes_for(8), GTS, gt_labels=torch.tensor([7, 8]))
+    # GTs become candidates 0 and 1, assigned to themselves
+    assert result.pos_inds.tolist() == [0, 1, 2, 3, 4]
+    assert result.pos_is_gt.tolist() == [1, 1, 0, 0, 0]
+    assert result.pos_assigned_gt_inds.tolist() == [0, 1, 0, 1, 0]
+    assert torch.equal(result.pos_gt_bboxes, GTS[[0, 1, 0, 1, 0]])
+    assert torch.equal(result.pos_bboxes[:2], GTS)
+    assert result.pos_gt_labels.tolist() == [7, 8, 11, 12, 11]
+    assert result.neg_inds.tolist() == [5, 6, 7, 8]
+    assert result.num_gts == 2
+    assert assign.num_preds == 10
+
+
+def test_gt_as_proposals_requires_labels():
+    with pytest.raises(ValueError, match='gt_labels'):
+        RandomSampler(num=4, pos_fraction=0.5).sample(make_assign_result(1, 1, 0), boxes_for(2), GTS)
+
+
+def test_sampling_is_reproducible_with_torch_seed():
+    sampler = RandomSampler(num=16, pos_fraction=0.25, add_gt_as_proposals=False)
+    draws = []
+    for _ in range(2):
+        torch.manual_seed(123)
+        result = sampler.sample(make_assign_result(30, 50, 0), boxes_for(80), GTS)
+        draws.append((result.pos_inds.tolist(), result.neg_inds.tolist()))
+    assert draws[0] == draws[1]
+    assert len(draws[0][0]) == 4 and len(draws[0][1]) == 12
+
+
+def test_positive_fraction_is_uniform_over_many_draws():
+    torch.manual_seed(0)
+    sampler = RandomSampler(num=4, pos_fraction=0.5, add_gt_as_proposals=False)
+    counts = torch.zeros(10)
+    for _ in range(400):
+        counts[sampler.sample(make_assign_result(10, 10, 0), boxes_for(20), GTS).pos_inds] += 1
+    # 2 of 10 positives drawn each time -> each expected 80 times
+    assert counts.sum() == 800 and counts.min() > 50 and counts.max() < 110
+
+
+def test_empty_gt_samples_only_negatives():
+    assigner = MaxIoUAssigner(pos_iou_thr=0.7, neg_iou_thr=0.3)
+    boxes = boxes_for(6)
+    empty_gt = torch.zeros(0, 4)
+    assign = assigner.assign(boxes, empty_gt, gt_labels=torch.zeros(0, dtype=torch.long))
+    result = RandomSampler(num=4, pos_fraction=0.5).sample(
+        assign, boxes, empty_gt, gt_labels=torch.zeros(0, dtype=torch.long))
+    assert len(result.pos_inds) == 0 and len(result.neg_inds) == 4
+    assert result.pos_gt_bboxes.shape == (0, 4)
+
+
+def test_pseudo_sampler_keeps_everything():
+    sampler = build_sampler(dict(type='PseudoSampler'), context=object())
+    result = sampler.sample(make_assign_result(3, 2, 2), boxes_for(7)[:, :4], GTS)
+    assert isinstance(result, SamplingResult)
+    assert result.pos_inds.tolist() == [0, 1, 2] and result.neg_inds.tolist() == [3, 4]
+    assert result.pos_assigned_gt_inds.tolist() == [0, 1, 0]
+    assert 'pos_inds.shape' in repr(result)
