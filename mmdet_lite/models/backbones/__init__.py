@@ -1,0 +1,3 @@
+from .resnet import ResNet, ResNetV1d
+
+__all__ = ['ResNet', 'ResNetV1d']

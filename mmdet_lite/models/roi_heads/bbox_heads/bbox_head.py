@@ -1,0 +1,195 @@
+"""Box classification/regression head on pooled RoI features (MMDetection 2.x ``BBoxHead``):
+layers, targets, losses and test-time boxes in one file.
+
+Symbols: R sampled RoIs of the batch, K = num_classes (label K is background), S x S the RoI feature size,
+rois ``(R, 5)`` = (batch_idx, x1, y1, x2, y2).
+"""
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.runner import BaseModule, force_fp32
+from torch.nn.modules.utils import _pair
+
+from ....core.bbox import build_bbox_coder
+from ....core.post_processing import multiclass_nms
+from ....core.utils import multi_apply
+from ...builder import HEADS, build_loss
+from ...losses import accuracy
+
+
+@HEADS.register_module()
+class BBoxHead(BaseModule):
+    """Simplest RoI head: optional average pooling, then ``fc_cls`` (K+1 logits) and ``fc_reg``
+    (4 deltas, or 4*K class-specific ones ordered class-major)."""
+
+    def __init__(self,
+                 with_avg_pool: bool = False,
+                 with_cls: bool = True,
+                 with_reg: bool = True,
+                 roi_feat_size: Union[int, Tuple[int, int]] = 7,
+                 in_channels: int = 256,
+                 num_classes: int = 80,
+                 bbox_coder: dict = dict(type='DeltaXYWHBBoxCoder', clip_border=True,
+                                         target_means=[0., 0., 0., 0.], target_stds=[0.1, 0.1, 0.2, 0.2]),
+                 reg_class_agnostic: bool = False,
+                 reg_decoded_bbox: bool = False,
+                 loss_cls: dict = dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+                 loss_bbox: dict = dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0),
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg)
+        if not (with_cls or with_reg):
+            raise ValueError('BBoxHead needs with_cls or with_reg')
+        self.with_avg_pool = with_avg_pool
+        self.with_cls = with_cls
+        self.with_reg = with_reg
+        self.roi_feat_size = _pair(roi_feat_size)
+        self.roi_feat_area = self.roi_feat_size[0] * self.roi_feat_size[1]
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.reg_class_agnostic = reg_class_agnostic
+        self.reg_decoded_bbox = reg_decoded_bbox
+        self.fp16_enabled = False
+        self.bbox_coder = build_bbox_coder(bbox_coder)
+        self.loss_cls = build_loss(loss_cls)
+        self.loss_bbox = build_loss(loss_bbox)
+
+        in_channels = self.in_channels
+        if self.with_avg_pool:
+            self.avg_pool = nn.AvgPool2d(self.roi_feat_size)
+        else:
+            in_channels *= self.roi_feat_area
+        if self.with_cls:
+            self.fc_cls = nn.Linear(in_channels, num_classes + 1)
+        if self.with_reg:
+            out_dim_reg = 4 if reg_class_agnostic else 4 * num_classes
+            self.fc_reg = nn.Linear(in_channels, out_dim_reg)
+        self.debug_imgs = None
+        if init_cfg is None:
+            self.init_cfg = []
+            if self.with_cls:
+                self.init_cfg += [dict(type='Normal', std=0.01, override=dict(name='fc_cls'))]
+            if self.with_reg:
+                self.init_cfg += [dict(type='Normal', std=0.001, override=dict(name='fc_reg'))]
+
+    def forward(self, x: torch.Tensor) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """x: (R, C, S, S) -> cls_score (R, K+1), bbox_pred (R, 4 or 4K)."""
+        if self.with_avg_pool:
+            x = self.avg_pool(x)
+        x = x.flatten(1)
+        cls_score = self.fc_cls(x) if self.with_cls else None
+        bbox_pred = self.fc_reg(x) if self.with_reg else None
+        return cls_score, bbox_pred
+
+    # ------------------------------------------------------------------ targets
+    def _get_target_single(self, pos_bboxes: torch.Tensor, neg_bboxes: torch.Tensor, pos_gt_bboxes: torch.Tensor,
+                           pos_gt_labels: torch.Tensor, cfg) -> Tuple[torch.Tensor, ...]:
+        """Targets of one image's P positives followed by Q negatives (the RoI order of ``bbox2roi``).
+
+        Returns labels (P+Q,) (K for negatives), label_weights (P+Q,), bbox_targets (P+Q, 4),
+        bbox_weights (P+Q, 4) (1 for positives only).
+        """
+        num_pos = pos_bboxes.size(0)
+        num_neg = neg_bboxes.size(0)
+        num_samples = num_pos + num_neg
+        labels = pos_bboxes.new_full((num_samples, ), self.num_classes, dtype=torch.long)
+        label_weights = pos_bboxes.new_zeros(num_samples)
+        bbox_targets = pos_bboxes.new_zeros(num_samples, 4)
+        bbox_weights = pos_bboxes.new_zeros(num_samples, 4)
+        if num_pos > 0:
+            labels[:num_pos] = pos_gt_labels
+            pos_weight = 1.0 if cfg['pos_weight'] <= 0 else cfg['pos_weight']
+            label_weights[:num_pos] = pos_weight
+            if self.reg_decoded_bbox:
+                pos_bbox_targets = pos_gt_bboxes
+            else:
+                pos_bbox_targets = self.bbox_coder.encode(pos_bboxes, pos_gt_bboxes)
+            bbox_targets[:num_pos, :] = pos_bbox_targets
+            bbox_weights[:num_pos, :] = 1
+        if num_neg > 0:
+            label_weights[-num_neg:] = 1.0
+        return labels, label_weights, bbox_targets, bbox_weights
+
+    def get_targets(self, sampling_results: list, gt_bboxes: List[torch.Tensor], gt_labels: List[torch.Tensor],
+                    rcnn_train_cfg, concat: bool = True) -> Tuple:
+        """Targets of all images, concatenated in RoI order when ``concat`` (else lists per image)."""
+        labels, label_weights, bbox_targets, bbox_weights = multi_apply(
+            self._get_target_single, [res.pos_bboxes for res in sampling_results],
+            [res.neg_bboxes for res in sampling_results], [res.pos_gt_bboxes for res in sampling_results],
+            [res.pos_gt_labels for res in sampling_results], cfg=rcnn_train_cfg)
+        if concat:
+            labels = torch.cat(labels, 0)
+            label_weights = torch.cat(label_weights, 0)
+            bbox_targets = torch.cat(bbox_targets, 0)
+            bbox_weights = torch.cat(bbox_weights, 0)
+        return labels, label_weights, bbox_targets, bbox_weights
+
+    # ------------------------------------------------------------------ losses
+    @force_fp32(apply_to=('cls_score', 'bbox_pred'))
+    def loss(self,
+             cls_score: Optional[torch.Tensor],
+             bbox_pred: Optional[torch.Tensor],
+             rois: torch.Tensor,
+             labels: torch.Tensor,
+             label_weights: torch.Tensor,
+             bbox_targets: torch.Tensor,
+             bbox_weights: torch.Tensor,
+             reduction_override: Optional[str] = None) -> dict:
+        """``loss_cls`` (mean over sampled RoIs), ``acc`` (percent) and ``loss_bbox`` (sum over positives of
+        the GT class's deltas divided by R, the number of sampled RoIs; a zero term without positives)."""
+        losses = dict()
+        if cls_score is not None:
+            avg_factor = max(torch.sum(label_weights > 0).float().item(), 1.)
+            if cls_score.numel() > 0:
+                losses['loss_cls'] = self.loss_cls(cls_score, labels, label_weights, avg_factor=avg_factor,
+                                                   reduction_override=reduction_override)
+                losses['acc'] = accuracy(cls_score, labels)
+        if bbox_pred is not None:
+            pos_inds = (labels >= 0) & (labels < self.num_classes)
+            if pos_inds.any():
+                if self.reg_decoded_bbox:
+                    bbox_pred = self.bbox_coder.decode(rois[:, 1:], bbox_pred)
+                if self.reg_class_agnostic:
+                    pos_bbox_pred = bbox_pred.view(bbox_pred.size(0), 4)[pos_inds]
+                else:
+                    pos_bbox_pred = bbox_pred.view(bbox_pred.size(0), -1, 4)[pos_inds, labels[pos_inds]]
+                losses['loss_bbox'] = self.loss_bbox(pos_bbox_pred, bbox_targets[pos_inds],
+                                                     bbox_weights[pos_inds], avg_factor=bbox_targets.size(0),
+                                                     reduction_override=reduction_override)
+            else:
+                losses['loss_bbox'] = bbox_pred[pos_inds].sum()
+        return losses
+
+    # ------------------------------------------------------------------ inference
+    @force_fp32(apply_to=('cls_score', 'bbox_pred'))
+    def get_bboxes(self,
+                   rois: torch.Tensor,
+                   cls_score: Union[torch.Tensor, List[torch.Tensor], None],
+                   bbox_pred: Optional[torch.Tensor],
+                   img_shape: Optional[Sequence[int]],
+                   scale_factor: Union[float, Sequence[float], torch.Tensor],
+                   rescale: bool = False,
+                   cfg=None):
+        """Boxes of one image's Ri RoIs.
+
+        Returns ``(bboxes (Ri, 4K), scores (Ri, K+1))`` when ``cfg`` is None, otherwise the multiclass-NMS
+        result ``(det_bboxes (k, 5), det_labels (k,))``. With ``rescale`` boxes are divided by
+        ``scale_factor`` (back to original-image pixels).
+        """
+        if isinstance(cls_score, list):
+            cls_score = sum(cls_score) / float(len(cls_score))
+        scores = F.softmax(cls_score, dim=-1) if cls_score is not None else None
+        if bbox_pred is not None:
+            bboxes = self.bbox_coder.decode(rois[..., 1:], bbox_pred, max_shape=img_shape)
+        else:
+            bboxes = rois[:, 1:].clone()
+            if img_shape is not None:
+                bboxes[:, [0, 2]] = bboxes[:, [0, 2]].clamp(min=0, max=img_shape[1])
+                bboxes[:, [1, 3]] = bboxes[:, [1, 3]].clamp(min=0, max=img_shape[0])
+        if rescale and bboxes.size(0) > 0:
+            scale_factor = bboxes.new_tensor(scale_factor)
+            bboxes = (bboxes.view(bboxes.size(0), -1, 4) / scale_factor).view(bboxes.size(0), -1)
+        if cfg is None:
+            return bboxes, scores
+        return multiclass_nms(bboxes, scores, cfg['score_thr'], cfg['nms'], cfg['max_per_img'])
