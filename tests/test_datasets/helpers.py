@@ -1,0 +1,91 @@
+"""Shared test helpers: a tiny COCO-format sample on disk and an oracle detector."""
+import json
+import os
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+
+from mmdet_lite.models.builder import DETECTORS
+
+# COCO's sparse ids: person=1, dog=18, toothbrush=90.
+SPARSE_CATEGORIES = [dict(id=1, name='person'), dict(id=18, name='dog'),
+                     dict(id=90, name='toothbrush')]
+
+TEST_PIPELINE = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiScaleFlipAug', img_scale=(64, 48), flip=False, transforms=[
+        dict(type='Resize', keep_ratio=True),
+        dict(type='RandomFlip'),
+        dict(type='Normalize', mean=[0, 0, 0], std=[1, 1, 1], to_rgb=True),
+        dict(type='Pad', size_divisor=32),
+        dict(type='ImageToTensor', keys=['img']),
+        dict(type='Collect', keys=['img']),
+    ])
+]
+
+
+def write_image(path: Path, height: int, width: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8))
+
+
+def write_coco(root: Path, ann_rel: str, img_dir_rel: str, images: List[Dict],
+               annotations: List[Dict], categories: Sequence[Dict] = SPARSE_CATEGORIES) -> Path:
+    """Write JPEGs for ``images`` (dicts with id, file_name, width, height) under
+    ``root/img_dir_rel`` and the COCO json at ``root/ann_rel``; returns the json path."""
+    for i, img in enumerate(images):
+        write_image(root / img_dir_rel / img['file_name'], img['height'], img['width'], seed=i)
+    ann_path = root / ann_rel
+    ann_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(ann_path, 'w') as f:
+        json.dump(dict(images=images, annotations=annotations, categories=list(categories)), f)
+    return ann_path
+
+
+def standard_sample():
+    """Three 80x64 images: image 1 has a person and a dog, image 2 a toothbrush plus a crowd
+    person and a zero-width box, image 3 nothing."""
+    images = [dict(id=i, file_name=f'{i:012d}.jpg', width=80, height=64) for i in (1, 2, 3)]
+    annotations = [
+        dict(id=1, image_id=1, category_id=1, bbox=[10, 8, 20, 30], area=600, iscrowd=0),
+        dict(id=2, image_id=1, category_id=18, bbox=[40, 20, 30, 25], area=750, iscrowd=0),
+        dict(id=3, image_id=2, category_id=90, bbox=[5, 5, 40, 40], area=1600, iscrowd=0),
+        dict(id=4, image_id=2, category_id=1, bbox=[50, 10, 20, 20], area=400, iscrowd=1),
+        dict(id=5, image_id=2, category_id=18, bbox=[60, 30, 0, 10], area=0, iscrowd=0),
+    ]
+    return images, annotations
+
+
+@DETECTORS.register_module()
+class OracleTestDetector(nn.Module):
+    """Answers fixed detections per file name, shifted right by the ``shift`` parameter.
+
+    ``predictions``: ``{file_name: [[x1, y1, x2, y2, score, label], ...]}`` in original image
+    coordinates. Results follow MMDetection: per image, ``num_classes`` (n, 5) float32 arrays.
+    """
+
+    def __init__(self, predictions: Dict[str, list], num_classes: int, train_cfg=None,
+                 test_cfg=None, pretrained=None) -> None:
+        super().__init__()
+        self.predictions = predictions
+        self.num_classes = num_classes
+        self.shift = nn.Parameter(torch.zeros(()))
+        self.seen_shapes = []
+
+    def forward(self, img, img_metas, return_loss=False, rescale=False, **kwargs):
+        metas = img_metas[0]
+        self.seen_shapes.append(tuple(img[0].shape))
+        results = []
+        for meta in metas:
+            dets = np.array(self.predictions.get(meta['ori_filename'], []),
+                            dtype=np.float32).reshape(-1, 6)
+            dets[:, [0, 2]] += float(self.shift)
+            if not rescale:
+                dets[:, :4] *= meta['scale_factor']
+            results.append([dets[dets[:, 5] == c, :5] for c in range(self.num_classes)])
+        return results

@@ -1,0 +1,206 @@
+"""Test (and evaluate) a detector: MMDetection 2.x's ``tools/test.py`` command line.
+
+    python tools/test.py CONFIG CHECKPOINT --eval bbox [--out results.pkl]
+    bash dist_test.sh CONFIG CHECKPOINT N --eval bbox
+"""
+import argparse
+import importlib
+import os
+import os.path as osp
+import sys
+import warnings
+
+import mmdet_lite  # noqa: F401  (first: quiets import-time notices of mmcv and torch)
+import mmcv
+import torch
+from mmcv import Config, DictAction
+from mmcv.cnn import fuse_conv_bn
+from mmcv.parallel import MMDataParallel
+
+from mmdet_lite.apis.test import multi_gpu_test, single_gpu_test
+from mmdet_lite.datasets import build_dataloader, build_dataset, replace_ImageToTensor
+from mmdet_lite.datasets.coco import ALLOWED_METRICS
+from mmdet_lite.models.builder import build_detector
+from mmdet_lite.utils.checkpoint import load_checkpoint
+from mmdet_lite.utils.dist import MMDistributedDataParallel, get_dist_info, init_dist
+
+# Keys of the config's ``evaluation`` dict that belong to the hook, not to ``evaluate``.
+EVAL_HOOK_KEYS = ('interval', 'tmpdir', 'start', 'gpu_collect', 'save_best', 'rule',
+                  'by_epoch', 'broadcast_bn_buffer', 'greater_keys', 'less_keys', 'out_dir')
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='MMDet test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--out', help='output result file in pickle format')
+    parser.add_argument('--fuse-conv-bn', action='store_true',
+                        help='Whether to fuse conv and bn, this will slightly increase the '
+                             'inference speed')
+    parser.add_argument('--gpu-ids', type=int, nargs='+',
+                        help='ids of gpus to use (only applicable to non-distributed testing)')
+    parser.add_argument('--format-only', action='store_true',
+                        help='Format the output results without perform evaluation. It is '
+                             'useful when you want to format the result to a specific format '
+                             'and submit it to the test server')
+    parser.add_argument('--eval', type=str, nargs='+',
+                        help=f'evaluation metrics, which depends on the dataset, e.g., "bbox", '
+                             f'"proposal" for COCO (allowed: {", ".join(ALLOWED_METRICS)})')
+    parser.add_argument('--show', action='store_true', help='show results')
+    parser.add_argument('--show-dir', help='directory where painted images will be saved')
+    parser.add_argument('--show-score-thr', type=float, default=0.3,
+                        help='score threshold (default: 0.3)')
+    parser.add_argument('--gpu-collect', action='store_true',
+                        help='whether to use gpu to collect results.')
+    parser.add_argument('--tmpdir', help='tmp directory used for collecting results from '
+                                         'multiple workers, available when gpu-collect is not '
+                                         'specified')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override some settings in the used config, the key-value pair in '
+                             'xxx=yyy format will be merged into config file.')
+    parser.add_argument('--options', nargs='+', action=DictAction,
+                        help='custom options for evaluation, the key-value pair in xxx=yyy '
+                             'format will be kwargs for dataset.evaluate() function (deprecate), '
+                             'change to --eval-options instead.')
+    parser.add_argument('--eval-options', nargs='+', action=DictAction,
+                        help='custom options for evaluation, the key-value pair in xxx=yyy '
+                             'format will be kwargs for dataset.evaluate() function')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    # torch.distributed.launch passes --local_rank (torch < 2) or --local-rank (torch >= 2).
+    parser.add_argument('--local_rank', '--local-rank', dest='local_rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+
+    if args.options and args.eval_options:
+        raise ValueError('--options and --eval-options cannot be both specified, --options is '
+                         'deprecated in favor of --eval-options')
+    if args.options:
+        warnings.warn('--options is deprecated in favor of --eval-options')
+        args.eval_options = args.options
+    if not (args.out or args.eval or args.format_only or args.show or args.show_dir):
+        parser.error('Please specify at least one operation (save/eval/format/show the '
+                     'results / save the results) with the argument "--out", "--eval", '
+                     '"--format-only", "--show" or "--show-dir"')
+    if args.eval and args.format_only:
+        parser.error('--eval and --format_only cannot be both specified')
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        parser.error(f'The output file must be a pkl file, got --out {args.out}')
+    unknown = [m for m in args.eval or [] if m not in ALLOWED_METRICS]
+    if unknown:
+        parser.error(f'--eval: metric {", ".join(unknown)} is not supported; allowed metrics '
+                     f'are {", ".join(ALLOWED_METRICS)}')
+    return args
+
+
+def load_config(args) -> Config:
+    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
+        if '://' not in path and not osp.isfile(path):
+            raise FileNotFoundError(f'{what} file {path} does not exist')
+    cfg = Config.fromfile(args.config, import_custom_modules=False)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if cfg.get('custom_imports', None):
+        if os.getcwd() not in sys.path:
+            sys.path.append(os.getcwd())
+        imports = cfg.custom_imports.get('imports', [])
+        for name in [imports] if isinstance(imports, str) else imports:
+            importlib.import_module(name)
+    if cfg.get('cudnn_benchmark', False):
+        torch.backends.cudnn.benchmark = True
+    cfg.model.pretrained = None
+    cfg.model.train_cfg = None
+    return cfg
+
+
+def prepare_test_data_cfg(cfg: Config) -> int:
+    """Put ``cfg.data.test`` in test mode; returns the test ``samples_per_gpu``."""
+    test_cfgs = cfg.data.test if isinstance(cfg.data.test, list) else [cfg.data.test]
+    samples_per_gpu = 1
+    for ds_cfg in test_cfgs:
+        ds_cfg.test_mode = True
+        samples_per_gpu = max(samples_per_gpu, ds_cfg.pop('samples_per_gpu', 1))
+    if samples_per_gpu > 1:
+        for ds_cfg in test_cfgs:
+            ds_cfg.pipeline = replace_ImageToTensor(ds_cfg.pipeline)
+    return samples_per_gpu
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    cfg = load_config(args)
+    samples_per_gpu = prepare_test_data_cfg(cfg)
+
+    if args.launcher == 'none':
+        distributed = False
+    else:
+        distributed = True
+        init_dist(args.launcher, **cfg.get('dist_params', {}))
+
+    dataset = build_dataset(cfg.data.test)
+    data_loader = build_dataloader(dataset, samples_per_gpu=samples_per_gpu,
+                                   workers_per_gpu=cfg.data.workers_per_gpu, dist=distributed,
+                                   shuffle=False)
+
+    model = build_detector(cfg.model, test_cfg=cfg.get('test_cfg'))
+    if cfg.get('fp16', None) is not None:
+        warnings.warn('fp16 testing is not supported by mmdet_lite; running in fp32')
+    checkpoint = load_checkpoint(model, args.checkpoint, map_location='cpu')
+    if args.fuse_conv_bn:
+        model = fuse_conv_bn(model)
+    # Old checkpoints have no CLASSES in meta: fall back to the dataset's.
+    meta = checkpoint.get('meta', {}) if isinstance(checkpoint, dict) else {}
+    model.CLASSES = meta['CLASSES'] if 'CLASSES' in meta else dataset.CLASSES
+
+    if not distributed:
+        if torch.cuda.is_available():
+            gpu_ids = args.gpu_ids or [0]
+            model = MMDataParallel(model.cuda(gpu_ids[0]), device_ids=gpu_ids[:1])
+        else:
+            model = MMDataParallel(model)
+        outputs = single_gpu_test(model, data_loader, args.show, args.show_dir,
+                                  args.show_score_thr)
+    else:
+        device_ids = [torch.cuda.current_device()] if torch.cuda.is_available() else None
+        if device_ids is not None:
+            model = model.cuda()
+        model = MMDistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False)
+        outputs = multi_gpu_test(model, data_loader, args.tmpdir, args.gpu_collect)
+
+    rank, _ = get_dist_info()
+    if rank != 0:
+        return
+    if args.out:
+        print(f'\nwriting results to {args.out}')
+        mmcv.dump(outputs, args.out)
+    kwargs = {} if args.eval_options is None else args.eval_options
+    if args.format_only:
+        dataset.format_results(outputs, **kwargs)
+    if args.eval:
+        eval_kwargs = cfg.get('evaluation', {}).copy()
+        for key in EVAL_HOOK_KEYS:
+            eval_kwargs.pop(key, None)
+        eval_kwargs.update(dict(metric=args.eval, **kwargs))
+        print(dataset.evaluate(outputs, **eval_kwargs))
+
+
+def run(argv=None) -> int:
+    """Run ``main``; user errors become one message on stderr and exit status 1."""
+    try:
+        main(argv)
+    except KeyboardInterrupt:
+        print('test.py: interrupted', file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - reported as a message, traceback on request
+        if os.environ.get('MMDET_LITE_TRACEBACK'):
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f'test.py: error: {type(error).__name__}: {message}', file=sys.stderr)
+        print('(set MMDET_LITE_TRACEBACK=1 for the full traceback)', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(run())
