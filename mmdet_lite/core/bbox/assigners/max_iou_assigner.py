@@ -157,9 +157,8 @@ class MaxIoUAssigner(BaseAssigner):
         else:
             box_ids = torch.arange(num_bboxes, device=overlaps.device)
             match = (box_ids[None, :] == gt_argmax_overlaps[:, None]) & gt_ok
-        # 1-based GT index where matched, 0 elsewhere; the max picks the last matching GT,
-        # which is what assigning GTs one after another in order leaves behind.
-        gt_ids = torch.arange(1, num_gts + 1, device=overlaps.device)[:, None]
-        last_match = (match.long() * gt_ids).max(dim=0).values
-        matched = last_match > 0
-        assigned_gt_inds[matched] = last_match[matched]
+        # GTs are applied in order, so the last matching GT wins: argmax over the flipped GT
+        # axis returns the first maximum there, i.e. the last True (uint8 keeps memory at G*N bytes).
+        last_match = num_gts - 1 - match.to(torch.uint8).flip(0).argmax(dim=0)
+        matched = match.any(dim=0)
+        assigned_gt_inds[matched] = last_match[matched] + 1

@@ -117,7 +117,7 @@ def delta2bbox(rois: torch.Tensor,
 def _clip_to_shape(bboxes: torch.Tensor, max_shape: MaxShape) -> torch.Tensor:
     """Clamp (..., 4k) boxes: x to [0, w], y to [0, h]; ``max_shape`` is (h, w, ...) or (B, 2+)."""
     shape_t = max_shape if isinstance(max_shape, torch.Tensor) else bboxes.new_tensor(max_shape)
-    shape_t = shape_t[..., :2].to(bboxes.dtype)
+    shape_t = shape_t[..., :2].to(bboxes)
     if shape_t.dim() == 2:
         if bboxes.dim() != 3 or shape_t.size(0) != bboxes.size(0):
             raise ValueError(f'per-image max_shape {tuple(shape_t.shape)} needs batched boxes '
