@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_conv_layer, build_norm_layer
-from mmcv.runner import BaseModule
+from mmcv.runner import BaseModule, Sequential
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..builder import BACKBONES
@@ -201,7 +201,7 @@ class Bottleneck(BaseModule):
         return self.relu(out)
 
 
-class ResLayer(nn.Sequential):
+class ResLayer(Sequential):
     """A stage of ``num_blocks`` blocks; the first one carries the stride and the ``downsample`` shortcut.
 
     ``avg_down`` (ResNetV1d) downsamples the shortcut with an AvgPool before a stride-1 1x1 conv, so the

@@ -1,0 +1,105 @@
+"""RoI extractor level mapping and RCNN loss normalisation with hand-computed numbers."""
+import math
+
+import torch
+from mmcv import ConfigDict
+
+from mmdet_lite.models import build_head, build_roi_extractor
+
+
+def _extractor(finest_scale=56):
+    return build_roi_extractor(dict(type='SingleRoIExtractor', roi_layer=dict(type='RoIAlign', output_size=7,
+                                                                               sampling_ratio=0),
+                                    out_channels=2, featmap_strides=[4, 8, 16, 32], finest_scale=finest_scale))
+
+
+def _square_rois(sides):
+    sides = torch.tensor(sides, dtype=torch.float32)
+    zeros = torch.zeros_like(sides)
+    return torch.stack([zeros, zeros, zeros, sides, sides], dim=1)
+
+
+def test_roi_levels_switch_at_112_224_448_for_finest_scale_56():
+    rois = _square_rois([8, 111.9, 112, 223.9, 224, 447.9, 448, 2000])
+    assert _extractor().map_roi_levels(rois, 4).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_each_roi_is_pooled_from_its_level():
+    feats = [torch.full((1, 2, 512 // s, 512 // s), float(level)) for level, s in enumerate([4, 8, 16, 32])]
+    rois = _square_rois([50, 150, 300, 500])
+    out = _extractor()(feats, rois)
+    assert tuple(out.shape) == (4, 2, 7, 7)
+    assert [out[i].unique().tolist() for i in range(4)] == [[0.0], [1.0], [2.0], [3.0]]
+
+
+def test_empty_levels_still_give_gradient_to_all_levels():
+    feats = [torch.ones(1, 2, 16 // 2**i, 16 // 2**i, requires_grad=True) for i in range(4)]
+    out = _extractor()(feats, _square_rois([20]))
+    out.sum().backward()
+    assert all(f.grad is not None for f in feats)
+
+
+def _bbox_head(num_classes=3):
+    return build_head(dict(type='Shared2FCBBoxHead', in_channels=2, fc_out_channels=8, roi_feat_size=7,
+                           num_classes=num_classes,
+                           bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0., 0., 0., 0.],
+                                           target_stds=[0.1, 0.1, 0.2, 0.2]),
+                           reg_class_agnostic=False,
+                           loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+                           loss_bbox=dict(type='L1Loss', loss_weight=1.0)))
+
+
+def test_rcnn_losses_are_normalised_by_all_sampled_rois():
+    head = _bbox_head(num_classes=3)
+    rois = torch.zeros(4, 5)
+    labels = torch.tensor([2, 3, 3, 3])  # one positive of class 2, three background RoIs
+    label_weights = torch.ones(4)
+    bbox_targets = torch.zeros(4, 4)
+    bbox_targets[0] = torch.tensor([1., 2., 3., 4.])
+    bbox_weights = torch.zeros(4, 4)
+    bbox_weights[0] = 1.0
+    cls_score = torch.zeros(4, 4)
+    cls_score[:, 0] = 0.5  # rows 0, 2, 3 predict class 0 (wrong)
+    cls_score[1] = torch.tensor([0., 0., 0., 5.])  # one background RoI classified correctly
+    bbox_pred = torch.full((4, 12), 100.0)  # other classes' slots must be ignored
+    bbox_pred[0, 8:12] = 1.0
+    losses = head.loss(cls_score, bbox_pred, rois, labels, label_weights, bbox_targets, bbox_weights)
+    ce_wrong = math.log(math.exp(0.5) + 3)
+    ce_confident = -math.log(math.exp(5) / (math.exp(5) + 3))
+    assert torch.isclose(losses['loss_cls'], torch.tensor((3 * ce_wrong + ce_confident) / 4))
+    assert torch.isclose(losses['loss_bbox'], torch.tensor((0 + 1 + 2 + 3) / 4.0))  # / R, not / positives
+    assert torch.isclose(losses['acc'].reshape(()), torch.tensor(25.0))
+
+
+def test_rcnn_bbox_loss_is_zero_without_positives():
+    head = _bbox_head()
+    bbox_pred = torch.randn(2, 12, requires_grad=True)
+    losses = head.loss(torch.randn(2, 4), bbox_pred, torch.zeros(2, 5), torch.tensor([3, 3]), torch.ones(2),
+                       torch.zeros(2, 4), torch.zeros(2, 4))
+    assert losses['loss_bbox'].item() == 0.0
+    losses['loss_bbox'].backward()
+    assert torch.count_nonzero(bbox_pred.grad) == 0
+
+
+def test_bbox_head_init_matches_mmdetection():
+    torch.manual_seed(0)
+    head = build_head(dict(type='Shared2FCBBoxHead', in_channels=256, fc_out_channels=1024, num_classes=80))
+    head.init_weights()
+    assert abs(head.fc_cls.weight.std().item() - 0.01) < 0.001
+    assert abs(head.fc_reg.weight.std().item() - 0.001) < 0.0001
+    xavier_normal_std = math.sqrt(2.0 / (12544 + 1024))
+    assert abs(head.shared_fcs[0].weight.std().item() - xavier_normal_std) < 0.05 * xavier_normal_std
+    assert torch.count_nonzero(head.shared_fcs[0].bias) == 0
+
+
+def test_get_bboxes_rescales_to_original_image_and_applies_score_threshold():
+    head = _bbox_head(num_classes=2)
+    rois = torch.tensor([[0., 10., 10., 50., 50.]])
+    cls_score = torch.tensor([[4.0, 0.0, 0.0]])  # class 0 wins
+    bbox_pred = torch.zeros(1, 8)
+    cfg = ConfigDict(score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
+    dets, labels = head.get_bboxes(rois, cls_score, bbox_pred, (100, 100, 3), [2.0, 2.0, 2.0, 2.0],
+                                   rescale=True, cfg=cfg)
+    assert labels.tolist() == [0]  # class 1 scores exp(0)/(e^4+2) = 0.018 < 0.05
+    assert torch.allclose(dets[0, :4], torch.tensor([5., 5., 25., 25.]))
+    assert torch.isclose(dets[0, 4], torch.tensor(math.exp(4) / (math.exp(4) + 2)))

@@ -1,0 +1,80 @@
+"""RPN losses: normalised by the batch's sampled anchors (MMDetection counts max(#, 1) per image)."""
+import math
+
+import torch
+from mmcv import ConfigDict
+
+from mmdet_lite.models import build_head
+
+from .tiny_faster_rcnn import img_metas, tiny_model_cfg
+
+
+def _rpn_head():
+    cfg = tiny_model_cfg()
+    head_cfg = dict(cfg.rpn_head)
+    head_cfg.update(train_cfg=cfg.train_cfg.rpn, test_cfg=cfg.test_cfg.rpn)
+    return build_head(head_cfg)
+
+
+def _zero_outputs(num_imgs, height=128, width=160):
+    sizes = [(height // s, width // s) for s in (4, 8, 16, 32)] + [(height // 64 + 1, width // 64 + 1)]
+    return ([torch.zeros(num_imgs, 3, h, w) for h, w in sizes], [torch.zeros(num_imgs, 12, h, w) for h, w in sizes])
+
+
+def test_rpn_cls_loss_is_mean_bce_over_sampled_anchors():
+    head = _rpn_head()
+    cls_scores, bbox_preds = _zero_outputs(1)
+    torch.manual_seed(0)
+    losses = head.loss(cls_scores, bbox_preds, [torch.tensor([[20., 20., 90., 100.]])], img_metas(1))
+    assert len(losses['loss_rpn_cls']) == 5
+    # every sampled anchor has logit 0 -> BCE ln 2; sum / number sampled = ln 2
+    assert math.isclose(sum(losses['loss_rpn_cls']).item(), math.log(2), rel_tol=1e-5)
+
+
+def test_rpn_bbox_loss_divides_by_sampled_anchors_not_positives():
+    head = _rpn_head()
+    cls_scores, bbox_preds = _zero_outputs(1)
+    gt = [torch.tensor([[20., 20., 90., 100.]])]
+    anchor_list, valid_flags = head.get_anchors([c.shape[-2:] for c in cls_scores], img_metas(1), device='cpu')
+    torch.manual_seed(0)
+    _, label_weights, bbox_targets, bbox_weights, num_pos, num_neg = head.get_targets(
+        anchor_list, valid_flags, gt, img_metas(1))
+    expected = sum((t.abs() * w).sum() for t, w in zip(bbox_targets, bbox_weights)) / (num_pos + num_neg)
+    assert num_pos + num_neg == 256 and num_pos < 128
+    torch.manual_seed(0)
+    losses = head.loss(cls_scores, bbox_preds, gt, img_metas(1))
+    assert torch.isclose(sum(losses['loss_rpn_bbox']), expected)
+
+
+def test_image_without_gt_counts_one_positive_in_normaliser():
+    head = _rpn_head()
+    cls_scores, bbox_preds = _zero_outputs(2)
+    torch.manual_seed(0)
+    losses = head.loss(cls_scores, bbox_preds, [torch.tensor([[20., 20., 90., 100.]]), torch.zeros(0, 4)],
+                       img_metas(2))
+    # 256 sampled anchors in each image; the empty image adds max(0, 1) = 1 to the positive count
+    assert math.isclose(sum(losses['loss_rpn_cls']).item(), math.log(2) * 512 / 513, rel_tol=1e-5)
+
+
+def test_anchors_outside_own_padded_shape_are_not_sampled():
+    head = _rpn_head()
+    cls_scores, bbox_preds = _zero_outputs(2)
+    metas = img_metas(2)
+    metas[1].update(img_shape=(64, 160, 3), pad_shape=(64, 160, 3))  # second image only fills the top half
+    anchor_list, valid_flags = head.get_anchors([c.shape[-2:] for c in cls_scores], metas, device='cpu')
+    _, label_weights, _, _, _, _ = head.get_targets(anchor_list, valid_flags, [torch.zeros(0, 4)] * 2, metas)
+    level0 = label_weights[0][1].view(32, 40, 3)
+    assert level0[16:].sum() == 0 and level0[:16].sum() > 0
+
+
+def test_proposals_are_sorted_clipped_and_capped():
+    head = _rpn_head()
+    torch.manual_seed(0)
+    cls_scores = [torch.randn(1, 3, h, w) for h, w in [(32, 40), (16, 20), (8, 10), (4, 5), (2, 3)]]
+    bbox_preds = [torch.randn(1, 12, h, w) for h, w in [(32, 40), (16, 20), (8, 10), (4, 5), (2, 3)]]
+    cfg = ConfigDict(nms_pre=50, max_per_img=30, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)
+    (proposals, ) = head.get_bboxes(cls_scores, bbox_preds, img_metas=img_metas(1, 100, 150), cfg=cfg)
+    assert proposals.shape == (30, 5)
+    assert torch.all(proposals[:-1, 4] >= proposals[1:, 4])
+    assert proposals[:, [0, 2]].max() <= 150 and proposals[:, [1, 3]].max() <= 100 and proposals[:, :4].min() >= 0
+    assert torch.all(proposals[:, 2] > proposals[:, 0]) and torch.all(proposals[:, 3] > proposals[:, 1])

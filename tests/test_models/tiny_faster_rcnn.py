@@ -1,0 +1,32 @@
+"""A small Faster R-CNN (ResNet-18, 32-channel FPN, 3 classes) built from the R50-FPN 1x config."""
+from pathlib import Path
+
+import torch
+from mmcv import Config
+
+from mmdet_lite.models import build_detector
+
+CONFIG = Path(__file__).resolve().parents[2] / 'configs' / 'faster_rcnn' / 'faster_rcnn_r50_fpn_1x_coco.py'
+
+
+def tiny_model_cfg(num_classes: int = 3):
+    cfg = Config.fromfile(str(CONFIG)).model
+    cfg.backbone.update(depth=18, init_cfg=None, frozen_stages=-1, norm_eval=False)
+    cfg.neck.update(in_channels=[64, 128, 256, 512], out_channels=32)
+    cfg.rpn_head.update(in_channels=32, feat_channels=32)
+    cfg.roi_head.bbox_roi_extractor.out_channels = 32
+    cfg.roi_head.bbox_head.update(in_channels=32, fc_out_channels=64, num_classes=num_classes)
+    return cfg
+
+
+def build_tiny(seed: int = 0, num_classes: int = 3):
+    torch.manual_seed(seed)
+    model = build_detector(tiny_model_cfg(num_classes))
+    model.init_weights()
+    return model
+
+
+def img_metas(num_imgs: int, height: int = 128, width: int = 160):
+    shape = (height, width, 3)
+    return [dict(img_shape=shape, pad_shape=shape, ori_shape=shape, scale_factor=[1.0, 1.0, 1.0, 1.0], flip=False)
+            for _ in range(num_imgs)]
