@@ -147,6 +147,17 @@ def log_traceback_to_file(logger) -> None:
             handler.handle(record)
 
 
+def build_model_and_datasets(cfg):
+    model = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'),
+                           test_cfg=cfg.get('test_cfg'))
+    datasets = [build_dataset(cfg.data.train)]
+    if len(cfg.workflow) == 2:
+        val_dataset = copy.deepcopy(cfg.data.val)
+        val_dataset.pipeline = cfg.data.train.pipeline
+        datasets.append(build_dataset(val_dataset))
+    return model, datasets
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args)
@@ -167,18 +178,25 @@ def main(argv=None):
         cfg.gpu_ids = range(world_size)
         cfg.device = 'cuda' if torch.cuda.is_available() else 'cpu'
 
+    seed = init_random_seed(args.seed, device=cfg.device)
+    set_random_seed(seed, deterministic=args.deterministic)
+    cfg.seed = seed
+    # Built before the work_dir is touched: a config naming a missing component or data
+    # fails here and leaves an earlier run's files as they were.
+    model, datasets = build_model_and_datasets(cfg)
+
     mmcv.mkdir_or_exist(osp.abspath(cfg.work_dir))
     timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
     log_file = osp.join(cfg.work_dir, f'{timestamp}.log')
     logger = get_root_logger(log_file=log_file, log_level=cfg.log_level)
     try:
-        train(args, cfg, distributed, device_note, timestamp, logger)
+        train(args, cfg, model, datasets, distributed, device_note, timestamp, logger)
     except Exception:
         log_traceback_to_file(logger)
         raise
 
 
-def train(args, cfg, distributed, device_note, timestamp, logger):
+def train(args, cfg, model, datasets, distributed, device_note, timestamp, logger):
     meta = dict()
     env_info = '\n'.join(f'{k}: {v}' for k, v in collect_env().items())
     dash_line = '-' * 60 + '\n'
@@ -188,23 +206,11 @@ def train(args, cfg, distributed, device_note, timestamp, logger):
     logger.info(f'Distributed training: {distributed}')
     logger.info(device_note)
     logger.info(f'Config:\n{cfg.pretty_text}')
-
-    seed = init_random_seed(args.seed, device=cfg.device)
-    logger.info(f'Set random seed to {seed}, deterministic: {args.deterministic}')
-    set_random_seed(seed, deterministic=args.deterministic)
-    cfg.seed = seed
-    meta['seed'] = seed
+    logger.info(f'Set random seed to {cfg.seed}, deterministic: {args.deterministic}')
+    meta['seed'] = cfg.seed
     meta['exp_name'] = osp.basename(args.config)
 
-    model = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'),
-                           test_cfg=cfg.get('test_cfg'))
     model.init_weights()
-    datasets = [build_dataset(cfg.data.train)]
-    if len(cfg.workflow) == 2:
-        val_dataset = copy.deepcopy(cfg.data.val)
-        val_dataset.pipeline = cfg.data.train.pipeline
-        datasets.append(build_dataset(val_dataset))
-    # Dumped only now, so a run that fails to set up leaves the previous dump in place.
     cfg.dump(osp.join(cfg.work_dir, osp.basename(args.config)))
     if cfg.checkpoint_config is not None:
         cfg.checkpoint_config.meta = dict(mmdet_version=__version__ + get_git_hash(),
@@ -214,8 +220,18 @@ def train(args, cfg, distributed, device_note, timestamp, logger):
                    validate=not args.no_validate, timestamp=timestamp, meta=meta)
 
 
+def _ignore_mmcv_tempfile_cleanup(unraisable) -> None:
+    """Drop one known warning: when a config fails to parse, mmcv's temporary config file
+    is deleted with its directory before the file object is finalised."""
+    if (isinstance(unraisable.exc_value, FileNotFoundError)
+            and getattr(unraisable.object, '__qualname__', '') == '_TemporaryFileCloser.__del__'):
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def run(argv=None) -> int:
     """Run ``main``; user errors become one message on stderr and exit status 1."""
+    sys.unraisablehook = _ignore_mmcv_tempfile_cleanup
     try:
         main(argv)
     except KeyboardInterrupt:

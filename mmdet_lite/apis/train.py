@@ -1,4 +1,5 @@
 """``train_detector`` and seeding: MMDetection 2.x's training entry points."""
+import inspect
 import random
 import warnings
 
@@ -9,11 +10,17 @@ from mmcv.parallel import MMDataParallel
 from mmcv.runner import (HOOKS, DistSamplerSeedHook, EpochBasedRunner, OptimizerHook,
                          build_optimizer, build_runner, get_dist_info)
 from mmcv.utils import build_from_cfg
+from torch.nn.parallel import DistributedDataParallel
 
 from mmdet_lite.core.hook import EpochSeedHook
 from mmdet_lite.datasets.builder import build_dataloader, build_dataset
 from mmdet_lite.utils import get_root_logger
 from mmdet_lite.utils.dist import MMDistributedDataParallel
+
+
+_BUFFER_SYNC_ARG = ('forward_sync_buffers' if 'forward_sync_buffers'
+                    in inspect.signature(DistributedDataParallel.__init__).parameters
+                    else 'broadcast_buffers')
 
 
 def init_random_seed(seed=None, device='cpu') -> int:
@@ -48,9 +55,12 @@ def wrap_model(model, cfg, distributed: bool):
             model = model.cuda()
         else:
             device_ids = None
+        # Buffers are not broadcast each forward (MMDetection's broadcast_buffers=False);
+        # torch 2.14 renamed that switch forward_sync_buffers.
+        no_buffer_sync = {_BUFFER_SYNC_ARG: False}
         return MMDistributedDataParallel(
-            model, device_ids=device_ids, broadcast_buffers=False,
-            find_unused_parameters=cfg.get('find_unused_parameters', False))
+            model, device_ids=device_ids,
+            find_unused_parameters=cfg.get('find_unused_parameters', False), **no_buffer_sync)
     if cfg.get('device', 'cpu') == 'cuda':
         return MMDataParallel(model.cuda(cfg.gpu_ids[0]), device_ids=list(cfg.gpu_ids))
     return MMDataParallel(model)

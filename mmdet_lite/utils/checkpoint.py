@@ -7,7 +7,6 @@ name the file instead of a pickle traceback.
 """
 import os.path as osp
 import pickle
-import zipfile
 
 import torch
 from mmcv.runner import CheckpointLoader
@@ -33,15 +32,15 @@ def load_from_local(filename: str, map_location=None) -> dict:
         raise CheckpointError(f'checkpoint file {filename} does not exist')
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise CheckpointError(
-            f'checkpoint file {filename} was refused: it holds objects that only unsafe '
-            f'unpickling can rebuild ({_unsafe_reason(error)}). mmdet_lite loads checkpoints '
-            'with torch.load(weights_only=True); re-save it with tensors and plain Python '
-            'values only.') from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
-        raise CheckpointError(f'checkpoint file {filename} is truncated or corrupt: '
-                              f'{_unsafe_reason(error)}') from None
+    except Exception as error:  # noqa: BLE001 - torch.load fails in many ways on a bad file
+        if isinstance(error, pickle.UnpicklingError) and 'Weights only load failed' in str(error):
+            raise CheckpointError(
+                f'checkpoint file {filename} was refused: it holds objects that only unsafe '
+                f'unpickling can rebuild ({_unsafe_reason(error)}). mmdet_lite loads '
+                'checkpoints with torch.load(weights_only=True); re-save it with tensors and '
+                'plain Python values only.') from None
+        raise CheckpointError(f'checkpoint file {filename} is truncated or corrupt '
+                              f'({type(error).__name__}: {_unsafe_reason(error)})') from None
 
 
 def load_checkpoint(model, filename, map_location='cpu', strict=False, logger=None,

@@ -1,0 +1,2 @@
+_base_ = ['./tiny.py']
+custom_hooks = [dict(type='RankWeightsDumpHook')]

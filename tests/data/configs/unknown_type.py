@@ -1,0 +1,2 @@
+_base_ = ['./tiny.py']
+model = dict(type='NoSuchDetector', _delete_=True)
