@@ -99,10 +99,15 @@ class StandardRoIHead(BaseRoIHead):
             gt_bboxes_ignore = [None] * num_imgs
         sampling_results = []
         for i in range(num_imgs):
-            assign_result = self.bbox_assigner.assign(proposal_list[i], gt_bboxes[i], gt_bboxes_ignore[i],
-                                                      gt_labels[i])
+            # A zero-width/height ground truth matches nothing by IoU, but added as a proposal it would be a
+            # positive with 0/0 regression targets (NaN loss); MMDetection 2.18 lets that happen.
+            gt = gt_bboxes[i]
+            valid = (gt[:, 2] > gt[:, 0]) & (gt[:, 3] > gt[:, 1])
+            img_gt_bboxes, img_gt_labels = gt[valid], gt_labels[i][valid]
+            assign_result = self.bbox_assigner.assign(proposal_list[i], img_gt_bboxes, gt_bboxes_ignore[i],
+                                                      img_gt_labels)
             sampling_results.append(
-                self.bbox_sampler.sample(assign_result, proposal_list[i], gt_bboxes[i], gt_labels[i]))
+                self.bbox_sampler.sample(assign_result, proposal_list[i], img_gt_bboxes, img_gt_labels))
         losses = dict()
         bbox_results = self._bbox_forward_train(x, sampling_results, gt_bboxes, gt_labels, img_metas)
         losses.update(bbox_results['loss_bbox'])

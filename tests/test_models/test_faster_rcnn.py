@@ -1,0 +1,167 @@
+"""Faster R-CNN end to end on small CPU inputs: losses, empty/odd ground truth, overfitting one box,
+checkpoint round trip, and config errors."""
+import logging
+
+import numpy as np
+import pytest
+import torch
+from mmcv.runner import save_checkpoint
+
+from mmdet_lite.core.bbox import bbox_overlaps
+from mmdet_lite.models import build_detector
+from mmdet_lite.utils.checkpoint import load_checkpoint
+
+from .tiny_faster_rcnn import build_tiny, img_metas, tiny_model_cfg
+
+logging.getLogger('mmcv').setLevel(logging.WARNING)
+
+
+def _batch(gt_bboxes, gt_labels, seed=1):
+    torch.manual_seed(seed)
+    img = torch.randn(len(gt_bboxes), 3, 128, 160)
+    return dict(img=img, img_metas=img_metas(len(gt_bboxes)), gt_bboxes=gt_bboxes, gt_labels=gt_labels)
+
+
+def _assert_finite_losses_and_grads(model, data):
+    model.train()
+    out = model.train_step(data, None)
+    assert all(np.isfinite(v) for v in out['log_vars'].values()), out['log_vars']
+    out['loss'].backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    return out
+
+
+def test_forward_train_returns_mmdetection_loss_keys_in_order():
+    model = build_tiny()
+    model.train()
+    data = _batch([torch.tensor([[10., 20., 80., 100.]]), torch.tensor([[50., 40., 150., 120.], [0., 0., 30., 30.]])],
+                  [torch.tensor([0]), torch.tensor([2, 1])])
+    losses = model(**data)
+    assert list(losses) == ['loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'acc', 'loss_bbox']
+    assert len(losses['loss_rpn_cls']) == 5 and len(losses['loss_rpn_bbox']) == 5
+    assert all(meta['batch_input_shape'] == (128, 160) for meta in data['img_metas'])
+
+
+def test_parse_losses_sums_only_loss_entries():
+    model = build_tiny()
+    loss, log_vars = model._parse_losses(dict(loss_a=[torch.tensor([1., 3.]), torch.tensor(4.)],
+                                              acc=torch.tensor([50.]), loss_b=torch.tensor([[1., 2.]])))
+    assert loss.item() == 2.0 + 4.0 + 1.5
+    assert log_vars == dict(loss_a=6.0, acc=50.0, loss_b=1.5, loss=7.5)
+    assert list(log_vars) == ['loss_a', 'acc', 'loss_b', 'loss']
+    with pytest.raises(TypeError, match='loss_c is not a tensor or list of tensors'):
+        model._parse_losses(dict(loss_c=1.0))
+
+
+def test_batch_with_an_image_without_gt_trains_without_nan():
+    model = build_tiny()
+    out = _assert_finite_losses_and_grads(model, _batch([torch.tensor([[10., 20., 80., 100.]]), torch.zeros(0, 4)],
+                                                        [torch.tensor([1]), torch.zeros(0, dtype=torch.long)]))
+    assert out['num_samples'] == 2
+
+
+def test_batch_without_any_gt_trains_without_nan():
+    model = build_tiny()
+    out = _assert_finite_losses_and_grads(model, _batch([torch.zeros(0, 4)] * 2,
+                                                        [torch.zeros(0, dtype=torch.long)] * 2))
+    assert out['log_vars']['loss_bbox'] == 0.0 and out['log_vars']['loss_rpn_bbox'] == 0.0
+
+
+def test_gt_outside_image_and_degenerate_boxes_give_no_nan():
+    model = build_tiny()
+    gt = [torch.tensor([[150., 110., 400., 300.], [30., 30., 30., 60.], [-50., -40., 20., 10.]]),
+          torch.tensor([[70., 70., 70., 70.]])]
+    _assert_finite_losses_and_grads(model, _batch(gt, [torch.tensor([0, 1, 2]), torch.tensor([1])]))
+
+
+def test_thirty_sgd_steps_on_one_box_halve_the_loss_and_find_the_box():
+    model = build_tiny(seed=0)
+    torch.manual_seed(1)
+    img = torch.randn(1, 3, 128, 160) * 0.1
+    img[:, :, 30:100, 40:110] += 1.0
+    box = torch.tensor([[40., 30., 110., 100.]])
+    data = dict(img=img, img_metas=img_metas(1), gt_bboxes=[box], gt_labels=[torch.tensor([1])])
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=0.02, momentum=0.9, weight_decay=1e-4)
+    model.train()
+    losses = []
+    for _ in range(30):
+        out = model.train_step(data, optimizer)
+        optimizer.zero_grad()
+        out['loss'].backward()
+        optimizer.step()
+        losses.append(out['log_vars']['loss'])
+    assert losses[-1] <= 0.5 * losses[0], losses
+    model.eval()
+    with torch.no_grad():
+        (result, ) = model.simple_test(img, img_metas(1), rescale=True)
+    assert len(result) == 3 and all(r.dtype == np.float32 and r.shape[1] == 5 for r in result)
+    best_class = int(np.argmax([r[:, 4].max() if len(r) else -1 for r in result]))
+    assert best_class == 1
+    ious = bbox_overlaps(torch.from_numpy(result[1][:, :4]), box)
+    assert ious.max() >= 0.5
+
+
+def test_forward_test_takes_lists_over_augmentations():
+    model = build_tiny()
+    model.eval()
+    img = torch.randn(1, 3, 128, 160)
+    metas = img_metas(1)
+    with torch.no_grad():
+        results = model([img], [metas], return_loss=False, rescale=True)
+    assert len(results) == 1 and len(results[0]) == 3
+    assert metas[0]['batch_input_shape'] == (128, 160)
+    with pytest.raises(TypeError, match='imgs must be a list'):
+        model(img, [metas], return_loss=False)
+
+
+def test_checkpoint_round_trip_gives_identical_detections(tmp_path):
+    model = build_tiny(seed=0)
+    model.CLASSES = ('a', 'b', 'c')
+    # a few steps so the weights differ from a fresh init
+    data = _batch([torch.tensor([[10., 20., 80., 100.]])], [torch.tensor([1])])
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    model.train()
+    for _ in range(2):
+        out = model.train_step(data, optimizer)
+        optimizer.zero_grad()
+        out['loss'].backward()
+        optimizer.step()
+    path = tmp_path / 'model.pth'
+    save_checkpoint(model, str(path), meta=dict(CLASSES=model.CLASSES))
+    reloaded = build_tiny(seed=123)
+    checkpoint = load_checkpoint(reloaded, str(path), strict=True)
+    assert checkpoint['meta']['CLASSES'] == ('a', 'b', 'c')
+    model.eval()
+    reloaded.eval()
+    img = torch.randn(1, 3, 128, 160)
+    with torch.no_grad():
+        expected = model.simple_test(img, img_metas(1))[0]
+        actual = reloaded.simple_test(img, img_metas(1))[0]
+    assert sum(len(r) for r in expected) > 0
+    for e, a in zip(expected, actual):
+        assert np.array_equal(e, a)
+
+
+def test_checkpoint_with_other_shapes_fails_listing_the_keys(tmp_path):
+    path = tmp_path / 'four_classes.pth'
+    save_checkpoint(build_tiny(num_classes=4), str(path))
+    with pytest.raises(RuntimeError) as err:
+        load_checkpoint(build_tiny(num_classes=3), str(path), strict=True)
+    message = str(err.value)
+    for key in ('roi_head.bbox_head.fc_cls.weight', 'roi_head.bbox_head.fc_cls.bias',
+                'roi_head.bbox_head.fc_reg.weight', 'roi_head.bbox_head.fc_reg.bias'):
+        assert key in message
+
+
+@pytest.mark.parametrize('part, bad_type', [('model', 'FasterRCNNX'), ('neck', 'FPNX'), ('rpn_head', 'RPNHeadX')])
+def test_unknown_component_type_names_registry_and_type(part, bad_type):
+    cfg = tiny_model_cfg()
+    if part == 'model':
+        cfg.type = bad_type
+    else:
+        cfg[part].type = bad_type
+    with pytest.raises(KeyError) as err:
+        build_detector(cfg)
+    assert f'{bad_type} is not in the models registry' in str(err.value)
