@@ -109,7 +109,8 @@ def load_config(args) -> Config:
             importlib.import_module(name)
     if cfg.get('cudnn_benchmark', False):
         torch.backends.cudnn.benchmark = True
-    cfg.model.pretrained = None
+    if 'pretrained' in cfg.model:
+        cfg.model.pretrained = None
     cfg.model.train_cfg = None
     return cfg
 

@@ -1,0 +1,154 @@
+"""tools/test.py and dist_test.sh on a checkpoint of the oracle test detector (CPU)."""
+import ast
+import importlib.util
+import json
+import pickle
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mmdet_lite.datasets import build_dataset
+from tests.conftest import REPO_ROOT, _env, run_script
+from tests.test_datasets.helpers import TEST_PIPELINE, write_coco
+
+NUM_IMAGES = 4
+SHIFT = 2.0
+
+spec = importlib.util.spec_from_file_location('mmdet_lite_tools_test', REPO_ROOT / 'tools/test.py')
+test_tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(test_tool)
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    """Data, a config using the oracle detector, and a checkpoint whose ``shift`` is 2."""
+    root = tmp_path_factory.mktemp('test_tool')
+    images = [dict(id=i + 1, file_name=f'{i}.jpg', width=80, height=64)
+              for i in range(NUM_IMAGES)]
+    annotations = [dict(id=i + 1, image_id=i + 1, category_id=1 + i % 2,
+                        bbox=[4 + i, 4, 30, 20], area=600, iscrowd=0) for i in range(NUM_IMAGES)]
+    ann = write_coco(root, 'ann.json', 'imgs', images, annotations,
+                     [dict(id=1, name='a'), dict(id=2, name='b')])
+    predictions = {f'{i}.jpg': [[4 + i, 4, 34 + i, 24, 0.9, i % 2]] for i in range(NUM_IMAGES)}
+    test_cfg = dict(type='CocoDataset', ann_file=str(ann), img_prefix=str(root / 'imgs'),
+                    classes=('a', 'b'), pipeline=TEST_PIPELINE)
+    config = root / 'oracle.py'
+    config.write_text(
+        "custom_imports = dict(imports=['tests.test_datasets.helpers'])\n"
+        f'model = dict(type="OracleTestDetector", num_classes=2, predictions={predictions!r})\n'
+        f'data = dict(workers_per_gpu=0, test={test_cfg!r})\n'
+        "evaluation = dict(interval=1, metric='bbox', save_best='auto')\n"
+        "dist_params = dict(backend='gloo')\n")
+    checkpoint = root / 'oracle.pth'
+    torch.save(dict(state_dict=dict(shift=torch.tensor(SHIFT)),
+                    meta=dict(CLASSES=('a', 'b'))), checkpoint)
+    return root, config, checkpoint, test_cfg
+
+
+def printed_metrics(stdout):
+    line = [line for line in stdout.splitlines() if line.startswith('OrderedDict(')][-1]
+    return dict(ast.literal_eval(line[len('OrderedDict('):-1]))
+
+
+def test_reproduces_evaluate_on_the_checkpoint(setup):
+    root, config, checkpoint, test_cfg = setup
+    out = root / 'results.pkl'
+    result = run_script('test.py', config, checkpoint, '--out', out, '--eval', 'bbox')
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(out, 'rb') as f:
+        results = pickle.load(f)
+    assert len(results) == NUM_IMAGES
+    # the checkpoint's shift moved every box 2 px right: the weights were loaded
+    np.testing.assert_allclose(results[1][1], [[5 + SHIFT, 4, 35 + SHIFT, 24, 0.9]])
+    dataset = build_dataset(dict(test_cfg, test_mode=True))
+    metrics = printed_metrics(result.stdout)
+    assert metrics == dict(dataset.evaluate(results))
+    # IoU of each box with its GT = 28*20 / (2*600 - 28*20) = 0.875: hits at 0.50..0.85 only
+    assert metrics['bbox_mAP'] == 0.8 and metrics['bbox_mAP_75'] == 1.0
+    assert 'writing results to' in result.stdout
+
+
+def test_batched_test_and_format_only(setup):
+    root, config, checkpoint, _ = setup
+    result = run_script('test.py', config, checkpoint, '--format-only',
+                        '--cfg-options', 'data.test.samples_per_gpu=2',
+                        '--eval-options', f'jsonfile_prefix={root / "fmt"}')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(json.loads((root / 'fmt.bbox.json').read_text())) == NUM_IMAGES
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def test_dist_test_two_gloo_ranks_print_the_same_metrics(setup):
+    root, config, checkpoint, test_cfg = setup
+    result = subprocess.run(
+        ['bash', str(REPO_ROOT / 'dist_test.sh'), str(config), str(checkpoint), '2',
+         '--eval', 'bbox', '--out', str(root / 'dist.pkl')],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        env=_env({'PYTHON': sys.executable, 'PORT': str(free_port())}))
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(root / 'dist.pkl', 'rb') as f:
+        results = pickle.load(f)
+    assert [float(np.vstack(r)[0, 0]) for r in results] == [4 + i + SHIFT
+                                                            for i in range(NUM_IMAGES)]
+    assert printed_metrics(result.stdout)['bbox_mAP'] == 0.8
+
+
+@pytest.fixture(autouse=True)
+def keep_local_rank_unset(monkeypatch):
+    """parse_args exports LOCAL_RANK when it is unset; keep that out of this process."""
+    monkeypatch.setenv('LOCAL_RANK', '0')
+
+
+def run_in_process(capsys, *args):
+    """Run tools/test.py's ``run`` here; returns (exit status, stderr)."""
+    try:
+        status = test_tool.run([str(a) for a in args])
+    except SystemExit as exit_:
+        status = exit_.code
+    return status, capsys.readouterr().err
+
+
+def test_unknown_eval_metric_lists_the_allowed_ones(setup, capsys):
+    _, config, checkpoint, _ = setup
+    status, err = run_in_process(capsys, config, checkpoint, '--eval', 'mAP')
+    assert status == 2
+    assert 'metric mAP is not supported; allowed metrics are bbox, segm, proposal, ' \
+           'proposal_fast' in err
+
+
+@pytest.mark.parametrize('which', ['config', 'checkpoint'])
+def test_missing_file_is_one_message_without_traceback(setup, capsys, tmp_path, which):
+    _, config, checkpoint, _ = setup
+    missing = tmp_path / f'missing_{which}'
+    args = (missing, checkpoint) if which == 'config' else (config, missing)
+    status, err = run_in_process(capsys, *args, '--eval', 'bbox')
+    assert status == 1
+    assert f'{which} file {missing} does not exist' in err
+    assert 'Traceback' not in err and len(err.splitlines()) <= 3
+
+
+def test_operation_and_output_checks(setup, capsys):
+    _, config, checkpoint, _ = setup
+    status, err = run_in_process(capsys, config, checkpoint)
+    assert status == 2 and 'Please specify at least one operation' in err
+    status, err = run_in_process(capsys, config, checkpoint, '--out', 'x.json')
+    assert status == 2 and 'must be a pkl file' in err
+    status, err = run_in_process(capsys, config, checkpoint, '--eval', 'bbox', '--format-only')
+    assert status == 2 and 'cannot be both specified' in err
+
+
+def test_local_rank_spellings_are_accepted(setup):
+    _, config, checkpoint, _ = setup
+    for flag in ('--local_rank', '--local-rank'):
+        args = test_tool.parse_args([str(config), str(checkpoint), '--eval', 'bbox', flag, '1'])
+        assert args.local_rank == 1
