@@ -52,7 +52,10 @@ class CocoDataset(CustomDataset):
                'clock', 'vase', 'scissors', 'teddy bear', 'hair drier', 'toothbrush')
 
     def load_annotations(self, ann_file: str) -> List[dict]:
-        """Read ``ann_file`` with pycocotools; sets ``coco``, ``cat_ids``, ``cat2label``, ``img_ids``."""
+        """Read ``ann_file`` with pycocotools.
+
+        Sets ``coco``, ``cat_ids``, ``cat2label`` and ``img_ids``.
+        """
         with contextlib.redirect_stdout(io.StringIO()):
             self.coco = COCO(ann_file)
         self.cat_ids = self.coco.get_cat_ids(cat_names=self.CLASSES)

@@ -26,7 +26,8 @@ class CustomDataset(Dataset):
         ann_file: annotation file path (joined to ``data_root`` when relative).
         pipeline: pipeline transform configs.
         classes: class names overriding ``CLASSES`` (tuple/list, or a text file, one per line).
-        data_root: root joined to relative ``ann_file``, ``img_prefix``, ``seg_prefix``, ``proposal_file``.
+        data_root: root joined to a relative ``ann_file``, ``img_prefix``, ``seg_prefix``
+            and ``proposal_file``.
         img_prefix: image directory.
         test_mode: no filtering, no annotations given to the pipeline.
         filter_empty_gt: drop images without annotations when not in test mode.

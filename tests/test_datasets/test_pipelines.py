@@ -93,7 +93,8 @@ def test_resize_rejects_both_scale_and_scale_factor():
 
 
 @pytest.mark.parametrize('direction,expected', [
-    ('horizontal', [50, 8, 70, 38]), ('vertical', [10, 26, 30, 56]), ('diagonal', [50, 26, 70, 56])])
+    ('horizontal', [50, 8, 70, 38]), ('vertical', [10, 26, 30, 56]),
+    ('diagonal', [50, 26, 70, 56])])
 def test_flip_boxes_hand_computed(direction, expected):
     results = RandomFlip(flip_ratio=1.0, direction=direction)(make_results())
     assert results['flip'] is True and results['flip_direction'] == direction

@@ -251,7 +251,8 @@ class Normalize:
 
 @PIPELINES.register_module()
 class Pad:
-    """Pad images bottom/right to a fixed ``size`` (h, w), a multiple of ``size_divisor`` or a square.
+    """Pad images bottom/right to a fixed ``size`` (h, w), to multiples of ``size_divisor``
+    or to a square.
 
     Boxes are unchanged (padding is at the bottom/right). Sets ``pad_shape``,
     ``pad_fixed_size``, ``pad_size_divisor``.
@@ -263,8 +264,9 @@ class Pad:
         self.size = size
         self.size_divisor = size_divisor
         if isinstance(pad_val, (int, float)):
-            warnings.warn('pad_val of float type is deprecated now, please use pad_val=dict(img=pad_val, '
-                          'masks=pad_val, seg=255) instead.', DeprecationWarning)
+            warnings.warn('pad_val of float type is deprecated now, please use '
+                          'pad_val=dict(img=pad_val, masks=pad_val, seg=255) instead.',
+                          DeprecationWarning)
             pad_val = dict(img=pad_val, masks=pad_val, seg=255)
         if not isinstance(pad_val, dict):
             raise TypeError(f'pad_val must be a dict or a number, got {type(pad_val)}')
