@@ -7,19 +7,6 @@ import numpy as np
 
 from ..builder import PIPELINES
 
-_JPEG_SOI = b'\xff\xd8'
-_JPEG_EOI = b'\xff\xd9'
-
-
-def _is_truncated_jpeg(img_bytes: bytes) -> bool:
-    """True for a JPEG stream whose end-of-image marker is missing.
-
-    OpenCV decodes a cut JPEG into a partly grey image with only a warning on stderr,
-    so the marker is checked here to turn that into an error. Trailing padding
-    (NUL bytes or whitespace that some writers append) is ignored.
-    """
-    return img_bytes[:2] == _JPEG_SOI and not img_bytes.rstrip(b'\x00\r\n ').endswith(_JPEG_EOI)
-
 
 @PIPELINES.register_module()
 class LoadImageFromFile:
@@ -30,7 +17,7 @@ class LoadImageFromFile:
 
     Raises:
         FileNotFoundError: the file does not exist (message names it).
-        ValueError: the bytes cannot be decoded or the JPEG is truncated (message names the file).
+        ValueError: the bytes cannot be decoded, e.g. a truncated JPEG (message names the file).
     """
 
     def __init__(self, to_float32: bool = False, color_type: str = 'color',
@@ -52,7 +39,7 @@ class LoadImageFromFile:
             raise FileNotFoundError(f'image file {filename!r} does not exist')
         img_bytes = self.file_client.get(filename)
         img = mmcv.imfrombytes(img_bytes, flag=self.color_type)
-        if img is None or _is_truncated_jpeg(img_bytes):
+        if img is None:  # OpenCV returns None for undecodable and truncated files
             raise ValueError(f'cannot decode image file {filename!r} ({len(img_bytes)} bytes): '
                              f'unreadable or truncated image')
         if self.to_float32:
