@@ -8,10 +8,12 @@ Annotation middle format (one dict per image)::
 """
 import os.path as osp
 import warnings
+from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Union
 
 import mmcv
 import numpy as np
+from mmcv.utils import print_log
 from torch.utils.data import Dataset
 
 from .builder import DATASETS
@@ -181,6 +183,54 @@ class CustomDataset(Dataset):
 
     def format_results(self, results: list, **kwargs):
         """Place holder to format results to the dataset's own format."""
+
+    def evaluate(self, results: list, metric: Union[str, List[str]] = 'mAP', logger=None,
+                 proposal_nums: Sequence[int] = (100, 300, 1000),
+                 iou_thr: Union[float, List[float]] = 0.5,
+                 scale_ranges: Optional[List[tuple]] = None) -> Dict:
+        """VOC-style evaluation.
+
+        Args:
+            results: ``mAP``: per image, per-class (n, 5) arrays; ``recall``: per image an
+                (n, 4 or 5) proposal array.
+            metric: ``'mAP'`` or ``'recall'``.
+            iou_thr: one or several IoU thresholds.
+
+        Returns:
+            ``AP50``-style keys per threshold and ``mAP`` (their mean), or
+            ``recall@<num>@<iou>`` (and ``AR@<num>`` for several thresholds).
+        """
+        from mmdet_lite.core.evaluation import eval_map, eval_recalls
+        if not isinstance(metric, str):
+            if len(metric) != 1:
+                raise ValueError(f'CustomDataset evaluates one metric at a time, got {metric}')
+            metric = metric[0]
+        allowed_metrics = ('mAP', 'recall')
+        if metric not in allowed_metrics:
+            raise KeyError(f'metric {metric} is not supported; allowed metrics are '
+                           f'{", ".join(allowed_metrics)}')
+        annotations = [self.get_ann_info(i) for i in range(len(self))]
+        iou_thrs = [iou_thr] if isinstance(iou_thr, float) else list(iou_thr)
+        eval_results = OrderedDict()
+        if metric == 'mAP':
+            mean_aps = []
+            for thr in iou_thrs:
+                print_log(f'\n{"-" * 15}iou_thr: {thr}{"-" * 15}', logger=logger)
+                mean_ap, _ = eval_map(results, annotations, scale_ranges=scale_ranges,
+                                      iou_thr=thr, dataset=self.CLASSES, logger=logger)
+                mean_aps.append(mean_ap)
+                eval_results[f'AP{int(thr * 100):02d}'] = round(mean_ap, 3)
+            eval_results['mAP'] = sum(mean_aps) / len(mean_aps)
+        else:
+            gt_bboxes = [ann['bboxes'] for ann in annotations]
+            recalls = eval_recalls(gt_bboxes, results, proposal_nums, iou_thrs, logger=logger)
+            for i, num in enumerate(proposal_nums):
+                for j, thr in enumerate(iou_thrs):
+                    eval_results[f'recall@{num}@{thr}'] = float(recalls[i, j])
+            if recalls.shape[1] > 1:
+                for i, num in enumerate(proposal_nums):
+                    eval_results[f'AR@{num}'] = float(recalls[i].mean())
+        return eval_results
 
     def __repr__(self) -> str:
         mode = 'Test' if self.test_mode else 'Train'

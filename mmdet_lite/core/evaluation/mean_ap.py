@@ -1,0 +1,204 @@
+"""VOC-style mean average precision (``eval_map``), as ``CustomDataset.evaluate`` uses it.
+
+Boxes are x1y1x2y2 with areas ``(x2 - x1) * (y2 - y1)`` (no +1).
+"""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from mmcv.utils import print_log
+
+from .bbox_overlaps import bbox_overlaps
+
+AreaRange = Tuple[Optional[float], Optional[float]]
+
+
+def average_precision(recalls: np.ndarray, precisions: np.ndarray,
+                      mode: str = 'area') -> Union[float, np.ndarray]:
+    """AP from a precision/recall curve.
+
+    Args:
+        recalls, precisions: (S, D) or (D,) curves over D detections (S scale ranges).
+        mode: ``'area'`` (area under the monotone precision envelope) or ``'11points'``
+            (VOC07: mean of the best precision at recall >= 0, 0.1, ..., 1).
+
+    Returns:
+        (S,) APs, or a float for 1-d input.
+    """
+    squeeze = recalls.ndim == 1
+    recalls, precisions = np.atleast_2d(recalls), np.atleast_2d(precisions)
+    if recalls.shape != precisions.shape:
+        raise ValueError(f'recalls {recalls.shape} and precisions {precisions.shape} differ')
+    num_scales = recalls.shape[0]
+    if mode == 'area':
+        zeros = np.zeros((num_scales, 1), dtype=recalls.dtype)
+        mrec = np.hstack([zeros, recalls, np.ones((num_scales, 1), dtype=recalls.dtype)])
+        mpre = np.hstack([zeros, precisions, zeros])
+        mpre = np.maximum.accumulate(mpre[:, ::-1], axis=1)[:, ::-1]
+        ap = ((mrec[:, 1:] - mrec[:, :-1]) * mpre[:, 1:]).sum(axis=1)
+    elif mode == '11points':
+        thrs = np.arange(0, 1.1, 0.1)
+        reached = recalls[:, None, :] >= thrs[None, :, None]  # (S, 11, D)
+        best = np.where(reached, precisions[:, None, :], 0).max(axis=2, initial=0)
+        ap = best.sum(axis=1) / 11
+    else:
+        raise ValueError(f'Unrecognized mode {mode!r}, only "area" and "11points" are supported')
+    return float(ap[0]) if squeeze else ap
+
+
+def _areas(bboxes: np.ndarray) -> np.ndarray:
+    return (bboxes[:, 2] - bboxes[:, 0]) * (bboxes[:, 3] - bboxes[:, 1])
+
+
+def tpfp_default(det_bboxes: np.ndarray, gt_bboxes: np.ndarray,
+                 gt_bboxes_ignore: Optional[np.ndarray] = None, iou_thr: float = 0.5,
+                 area_ranges: Optional[List[AreaRange]] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """True/false positives of one image and class.
+
+    Each detection, in descending score order, matches the GT of highest IoU; it is a TP if
+    that IoU >= ``iou_thr`` and the GT was not matched before, a FP otherwise. Detections
+    matched to an ignored GT (or a GT outside the area range) count as neither. Unmatched
+    detections outside an area range count as neither.
+
+    Args:
+        det_bboxes: (D, 5) x1y1x2y2 + score.
+        gt_bboxes: (G, 4).
+        gt_bboxes_ignore: (J, 4).
+        area_ranges: S (min_area, max_area) ranges, default one unbounded range.
+
+    Returns:
+        tp, fp: (S, D) float32 0/1 arrays, in the input order of ``det_bboxes``.
+    """
+    gt_bboxes_ignore = np.zeros((0, 4), np.float32) if gt_bboxes_ignore is None \
+        else gt_bboxes_ignore
+    gt_ignore = np.concatenate([np.zeros(len(gt_bboxes), bool), np.ones(len(gt_bboxes_ignore),
+                                                                          bool)])
+    all_gts = np.vstack([gt_bboxes.reshape(-1, 4), gt_bboxes_ignore.reshape(-1, 4)])
+    area_ranges = area_ranges or [(None, None)]
+    num_dets = det_bboxes.shape[0]
+    tp = np.zeros((len(area_ranges), num_dets), dtype=np.float32)
+    fp = np.zeros((len(area_ranges), num_dets), dtype=np.float32)
+    det_areas = _areas(det_bboxes)
+    if len(all_gts) == 0:
+        for k, (min_area, max_area) in enumerate(area_ranges):
+            fp[k] = 1 if min_area is None else (det_areas >= min_area) & (det_areas < max_area)
+        return tp, fp
+    ious = bbox_overlaps(det_bboxes[:, :4], all_gts)
+    ious_max, ious_argmax = ious.max(axis=1), ious.argmax(axis=1)
+    order = np.argsort(-det_bboxes[:, -1], kind='stable')
+    matched = ious_max >= iou_thr
+    for k, (min_area, max_area) in enumerate(area_ranges):
+        if min_area is None:
+            gt_out = np.zeros(len(all_gts), bool)
+            det_in_range = np.ones(num_dets, bool)
+        else:
+            gt_areas = _areas(all_gts)
+            gt_out = (gt_areas < min_area) | (gt_areas >= max_area)
+            det_in_range = (det_areas >= min_area) & (det_areas < max_area)
+        counted = matched & ~(gt_ignore | gt_out)[ious_argmax]
+        counted_in_order = order[counted[order]]
+        # The first (highest-scoring) detection on each GT is the TP; later ones are FPs.
+        _, first = np.unique(ious_argmax[counted_in_order], return_index=True)
+        tp[k, counted_in_order[first]] = 1
+        fp[k, counted] = 1 - tp[k, counted]
+        fp[k, ~matched & det_in_range] = 1
+    return tp, fp
+
+
+def get_cls_results(det_results: Sequence[Sequence[np.ndarray]], annotations: Sequence[Dict],
+                    class_id: int) -> Tuple[list, list, list]:
+    """Per image: detections, GT boxes and ignored GT boxes of class ``class_id``."""
+    cls_dets = [img_res[class_id] for img_res in det_results]
+    cls_gts = [ann['bboxes'][ann['labels'] == class_id] for ann in annotations]
+    cls_gts_ignore = [
+        ann['bboxes_ignore'][ann['labels_ignore'] == class_id]
+        if 'bboxes_ignore' in ann and 'labels_ignore' in ann else np.zeros((0, 4), np.float32)
+        for ann in annotations
+    ]
+    return cls_dets, cls_gts, cls_gts_ignore
+
+
+def eval_map(det_results: Sequence[Sequence[np.ndarray]], annotations: Sequence[Dict],
+             scale_ranges: Optional[List[Tuple[float, float]]] = None, iou_thr: float = 0.5,
+             dataset: Optional[Union[str, Sequence[str]]] = None, logger=None,
+             tpfp_fn=None, nproc: int = 4) -> Tuple[Union[float, List[float]], List[Dict]]:
+    """Mean AP over classes at one IoU threshold.
+
+    Args:
+        det_results: per image, per class (n, 5) arrays.
+        annotations: per image, ``bboxes`` (k, 4), ``labels`` (k,), optional
+            ``bboxes_ignore`` / ``labels_ignore``.
+        scale_ranges: (min_side, max_side) ranges; areas are their squares.
+        dataset: class names, or ``'voc07'`` for the 11-point AP.
+        nproc: accepted for MMDetection compatibility; evaluation runs in this process.
+
+    Returns:
+        mean AP (a list per scale range when ``scale_ranges``), and per class a dict with
+        ``num_gts``, ``num_dets``, ``recall``, ``precision``, ``ap``.
+    """
+    if len(det_results) != len(annotations):
+        raise ValueError(f'{len(det_results)} detection results for {len(annotations)} '
+                         f'annotations')
+    tpfp_fn = tpfp_fn or tpfp_default
+    num_classes = len(det_results[0])
+    area_ranges = [(lo**2, hi**2) for lo, hi in scale_ranges] if scale_ranges else None
+    num_scales = len(scale_ranges) if scale_ranges else 1
+    eps = np.finfo(np.float32).eps
+    eval_results = []
+    for class_id in range(num_classes):
+        cls_dets, cls_gts, cls_gts_ignore = get_cls_results(det_results, annotations, class_id)
+        tpfp = [tpfp_fn(d, g, i, iou_thr, area_ranges)
+                for d, g, i in zip(cls_dets, cls_gts, cls_gts_ignore)]
+        num_gts = np.zeros(num_scales, dtype=int)
+        for gts in cls_gts:
+            if area_ranges is None:
+                num_gts[0] += len(gts)
+            else:
+                gt_areas = _areas(gts)
+                num_gts += np.array([((gt_areas >= lo) & (gt_areas < hi)).sum()
+                                     for lo, hi in area_ranges])
+        dets = np.vstack(cls_dets) if cls_dets else np.zeros((0, 5), np.float32)
+        order = np.argsort(-dets[:, -1], kind='stable')
+        tp = np.cumsum(np.hstack([t for t, _ in tpfp])[:, order], axis=1)
+        fp = np.cumsum(np.hstack([f for _, f in tpfp])[:, order], axis=1)
+        recalls = tp / np.maximum(num_gts[:, None], eps)
+        precisions = tp / np.maximum(tp + fp, eps)
+        if scale_ranges is None:
+            recalls, precisions, num_gts = recalls[0], precisions[0], int(num_gts[0])
+        mode = '11points' if dataset == 'voc07' else 'area'
+        eval_results.append(dict(num_gts=num_gts, num_dets=len(dets), recall=recalls,
+                                 precision=precisions,
+                                 ap=average_precision(recalls, precisions, mode)))
+    if scale_ranges is not None:
+        all_ap = np.vstack([res['ap'] for res in eval_results])
+        all_num_gts = np.vstack([res['num_gts'] for res in eval_results])
+        mean_ap = [float(all_ap[all_num_gts[:, s] > 0, s].mean())
+                   if (all_num_gts[:, s] > 0).any() else 0.0 for s in range(num_scales)]
+    else:
+        aps = [res['ap'] for res in eval_results if res['num_gts'] > 0]
+        mean_ap = float(np.mean(aps)) if aps else 0.0
+    print_map_summary(mean_ap, eval_results, dataset, area_ranges, logger=logger)
+    return mean_ap, eval_results
+
+
+def print_map_summary(mean_ap, results: List[Dict], dataset=None, scale_ranges=None,
+                      logger=None) -> None:
+    """Log a per-class table (gts, dets, recall, ap) and the mAP, once per scale range."""
+    if logger == 'silent':
+        return
+    names = list(dataset) if isinstance(dataset, (list, tuple)) else \
+        [str(i) for i in range(len(results))]
+    mean_aps = mean_ap if isinstance(mean_ap, list) else [mean_ap]
+    width = max([5] + [len(n) for n in names])
+    lines = []
+    for s, scale_map in enumerate(mean_aps):
+        if scale_ranges is not None:
+            lines.append(f'Scale range {scale_ranges[s]}')
+        lines.append(f'{"class":<{width}} | {"gts":>5} | {"dets":>5} | recall | ap')
+        for name, res in zip(names, results):
+            num_gts = res['num_gts'] if scale_ranges is None else res['num_gts'][s]
+            recall = np.atleast_2d(res['recall'])[s if scale_ranges is not None else 0]
+            ap = res['ap'] if scale_ranges is None else res['ap'][s]
+            lines.append(f'{name:<{width}} | {num_gts:>5} | {res["num_dets"]:>5} | '
+                         f'{(recall[-1] if recall.size else 0.0):.3f}  | {ap:.3f}')
+        lines.append(f'{"mAP":<{width}} | {"":>5} | {"":>5} |        | {scale_map:.3f}')
+    print_log('\n' + '\n'.join(lines), logger=logger)
