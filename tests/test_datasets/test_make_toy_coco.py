@@ -4,7 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mmdet_lite.datasets import CocoDataset
+from mmcv import Config
+
+from mmdet_lite.datasets import CocoDataset, build_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location('make_toy_coco',
@@ -60,3 +62,18 @@ def test_same_seed_same_files_other_seed_differs(tmp_path):
     assert read(tmp_path / 'a') == read(tmp_path / 'b') != read(tmp_path / 'c')
     assert (tmp_path / 'a/train/train_00003.jpg').read_bytes() == \
         (tmp_path / 'b/train/train_00003.jpg').read_bytes()
+
+
+def test_toy_config_reads_the_generated_layout(tmp_path):
+    generate(tmp_path / 'data/toy_coco')
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs/toy/faster_rcnn_r18_fpn_toy.py'))
+    assert cfg.model.roi_head.bbox_head.num_classes == len(cfg.data.train.classes) == 3
+    assert cfg.model.backbone.depth == 18 and cfg.model.backbone.init_cfg is None
+    assert cfg.model.neck.in_channels == [64, 128, 256, 512]
+    cfg.data.train.data_root = cfg.data.val.data_root = str(tmp_path)
+    train_set = build_dataset(cfg.data.train)
+    assert len(train_set) == 12 and train_set.CLASSES == CLASSES
+    sample = train_set[0]
+    assert sample['img'].data.shape == (3, 128, 160)
+    val_set = build_dataset(cfg.data.val, dict(test_mode=True))
+    assert len(val_set) == 4 and val_set[0]['img'][0].shape == (3, 128, 160)
