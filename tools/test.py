@@ -19,7 +19,6 @@ from mmcv.parallel import MMDataParallel
 
 from mmdet_lite.apis.test import multi_gpu_test, single_gpu_test
 from mmdet_lite.datasets import build_dataloader, build_dataset, replace_ImageToTensor
-from mmdet_lite.datasets.coco import ALLOWED_METRICS
 from mmdet_lite.models.builder import build_detector
 from mmdet_lite.utils.checkpoint import load_checkpoint
 from mmdet_lite.utils.dist import MMDistributedDataParallel, get_dist_info, init_dist
@@ -44,8 +43,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                              'useful when you want to format the result to a specific format '
                              'and submit it to the test server')
     parser.add_argument('--eval', type=str, nargs='+',
-                        help=f'evaluation metrics, which depends on the dataset, e.g., "bbox", '
-                             f'"proposal" for COCO (allowed: {", ".join(ALLOWED_METRICS)})')
+                        help='evaluation metrics, which depends on the dataset, e.g., "bbox", '
+                             '"segm", "proposal" for COCO, and "mAP", "recall" for PASCAL VOC')
     parser.add_argument('--show', action='store_true', help='show results')
     parser.add_argument('--show-dir', help='directory where painted images will be saved')
     parser.add_argument('--show-score-thr', type=float, default=0.3,
@@ -87,10 +86,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error('--eval and --format_only cannot be both specified')
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         parser.error(f'The output file must be a pkl file, got --out {args.out}')
-    unknown = [m for m in args.eval or [] if m not in ALLOWED_METRICS]
-    if unknown:
-        parser.error(f'--eval: metric {", ".join(unknown)} is not supported; allowed metrics '
-                     f'are {", ".join(ALLOWED_METRICS)}')
     return args
 
 
@@ -128,6 +123,17 @@ def prepare_test_data_cfg(cfg: Config) -> int:
     return samples_per_gpu
 
 
+def check_eval_metrics(dataset, metrics) -> None:
+    """Refuse unknown ``--eval`` metrics before inference (the dataset decides which exist)."""
+    while hasattr(dataset, 'dataset') or hasattr(dataset, 'datasets'):
+        dataset = dataset.dataset if hasattr(dataset, 'dataset') else dataset.datasets[0]
+    allowed = getattr(dataset, 'ALLOWED_METRICS', None)
+    unknown = [m for m in metrics or [] if allowed is not None and m not in allowed]
+    if unknown:
+        raise ValueError(f'--eval: metric {", ".join(unknown)} is not supported by '
+                         f'{type(dataset).__name__}; allowed metrics are {", ".join(allowed)}')
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = load_config(args)
@@ -140,6 +146,7 @@ def main(argv=None) -> None:
         init_dist(args.launcher, **cfg.get('dist_params', {}))
 
     dataset = build_dataset(cfg.data.test)
+    check_eval_metrics(dataset, args.eval)
     data_loader = build_dataloader(dataset, samples_per_gpu=samples_per_gpu,
                                    workers_per_gpu=cfg.data.workers_per_gpu, dist=distributed,
                                    shuffle=False)

@@ -21,7 +21,6 @@ COCO_METRIC_NAMES = {
     'mAP': 0, 'mAP_50': 1, 'mAP_75': 2, 'mAP_s': 3, 'mAP_m': 4, 'mAP_l': 5,
     'AR@100': 6, 'AR@300': 7, 'AR@1000': 8, 'AR_s@1000': 9, 'AR_m@1000': 10, 'AR_l@1000': 11
 }
-ALLOWED_METRICS = ('bbox', 'segm', 'proposal', 'proposal_fast')
 
 
 def xyxy2xywh_array(bboxes: np.ndarray) -> np.ndarray:
@@ -50,6 +49,7 @@ class CocoDataset(CustomDataset):
                'dining table', 'toilet', 'tv', 'laptop', 'mouse', 'remote', 'keyboard',
                'cell phone', 'microwave', 'oven', 'toaster', 'sink', 'refrigerator', 'book',
                'clock', 'vase', 'scissors', 'teddy bear', 'hair drier', 'toothbrush')
+    ALLOWED_METRICS = ('bbox', 'segm', 'proposal', 'proposal_fast')
 
     def load_annotations(self, ann_file: str) -> List[dict]:
         """Read ``ann_file`` with pycocotools.
@@ -225,9 +225,9 @@ class CocoDataset(CustomDataset):
         """
         metrics = metric if isinstance(metric, list) else [metric]
         for m in metrics:
-            if m not in ALLOWED_METRICS:
+            if m not in self.ALLOWED_METRICS:
                 raise KeyError(f'metric {m} is not supported; allowed metrics are '
-                               f'{", ".join(ALLOWED_METRICS)}')
+                               f'{", ".join(self.ALLOWED_METRICS)}')
         if iou_thrs is None:
             iou_thrs = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True)
         if metric_items is not None and not isinstance(metric_items, list):

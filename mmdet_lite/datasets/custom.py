@@ -40,6 +40,8 @@ class CustomDataset(Dataset):
     """
 
     CLASSES = None
+    # Metrics ``evaluate`` accepts (mmdet_lite addition: lets tools/test.py check --eval early).
+    ALLOWED_METRICS = ('mAP', 'recall')
 
     def __init__(self, ann_file: str, pipeline: Sequence[dict],
                  classes: Optional[Union[str, Sequence[str]]] = None,
@@ -205,10 +207,9 @@ class CustomDataset(Dataset):
             if len(metric) != 1:
                 raise ValueError(f'CustomDataset evaluates one metric at a time, got {metric}')
             metric = metric[0]
-        allowed_metrics = ('mAP', 'recall')
-        if metric not in allowed_metrics:
+        if metric not in self.ALLOWED_METRICS:
             raise KeyError(f'metric {metric} is not supported; allowed metrics are '
-                           f'{", ".join(allowed_metrics)}')
+                           f'{", ".join(self.ALLOWED_METRICS)}')
         annotations = [self.get_ann_info(i) for i in range(len(self))]
         iou_thrs = [iou_thr] if isinstance(iou_thr, float) else list(iou_thr)
         eval_results = OrderedDict()

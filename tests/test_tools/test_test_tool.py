@@ -121,9 +121,9 @@ def run_in_process(capsys, *args):
 def test_unknown_eval_metric_lists_the_allowed_ones(setup, capsys):
     _, config, checkpoint, _ = setup
     status, err = run_in_process(capsys, config, checkpoint, '--eval', 'mAP')
-    assert status == 2
-    assert 'metric mAP is not supported; allowed metrics are bbox, segm, proposal, ' \
-           'proposal_fast' in err
+    assert status == 1 and 'Traceback' not in err
+    assert 'metric mAP is not supported by CocoDataset; allowed metrics are bbox, segm, ' \
+           'proposal, proposal_fast' in err
 
 
 @pytest.mark.parametrize('which', ['config', 'checkpoint'])
