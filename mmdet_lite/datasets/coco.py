@@ -5,6 +5,7 @@ import itertools
 import logging
 import os.path as osp
 import tempfile
+import warnings
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -59,6 +60,12 @@ class CocoDataset(CustomDataset):
         with contextlib.redirect_stdout(io.StringIO()):
             self.coco = COCO(ann_file)
         self.cat_ids = self.coco.get_cat_ids(cat_names=self.CLASSES)
+        found = {cat['name'] for cat in self.coco.load_cats(self.cat_ids)}
+        missing = [name for name in self.CLASSES if name not in found]
+        if missing:
+            warnings.warn(f'{self.__class__.__name__}: classes {missing} are not categories of '
+                          f'{ann_file}; labels follow the {len(self.cat_ids)} categories found, '
+                          f'in the order of the file')
         self.cat2label = {cat_id: i for i, cat_id in enumerate(self.cat_ids)}
         self.img_ids = self.coco.get_img_ids()
         data_infos = []

@@ -84,6 +84,12 @@ def test_classes_override_selects_categories_and_keeps_crowd_only_image(coco_fil
     assert ann['bboxes'].shape == (0, 4) and ann['bboxes_ignore'].shape == (1, 4)
 
 
+def test_classes_missing_from_the_json_are_warned_about(coco_files):
+    with pytest.warns(UserWarning, match=r"classes \['unicorn'\] are not categories"):
+        dataset = make_dataset(coco_files, classes=('dog', 'unicorn'))
+    assert dataset.cat_ids == [18]
+
+
 def test_classes_from_text_file(coco_files, tmp_path):
     (tmp_path / 'classes.txt').write_text('dog\ntoothbrush\n')
     dataset = make_dataset(coco_files, classes=str(tmp_path / 'classes.txt'))
