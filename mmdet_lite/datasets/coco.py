@@ -127,12 +127,15 @@ class CocoDataset(CustomDataset):
         x1, y1, w, h = xywh.T
         inter_w = np.maximum(0, np.minimum(x1 + w, img_info['width']) - np.maximum(x1, 0))
         inter_h = np.maximum(0, np.minimum(y1 + h, img_info['height']) - np.maximum(y1, 0))
+        known_cat_ids = np.array(self.cat_ids, dtype=np.int64)
         keep = (~ignore & (inter_w * inter_h > 0) & (area > 0) & (w >= 1) & (h >= 1)
-                & np.isin(cat_ids, np.array(self.cat_ids, dtype=np.int64)))
+                & np.isin(cat_ids, known_cat_ids))
         xyxy = np.stack([x1, y1, x1 + w, y1 + h], axis=1).astype(np.float32)
 
         is_gt = keep & ~crowd
-        labels = np.array([self.cat2label[c] for c in cat_ids[is_gt]], dtype=np.int64)
+        # label = position of the category id in cat_ids (the cat2label mapping)
+        labels = (np.argmax(cat_ids[is_gt, None] == known_cat_ids[None, :], axis=1)
+                  if known_cat_ids.size else np.zeros(0, dtype=np.int64))
         return dict(
             bboxes=xyxy[is_gt].reshape(-1, 4),
             labels=labels,
