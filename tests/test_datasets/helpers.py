@@ -1,6 +1,5 @@
 """Shared test helpers: a tiny COCO-format sample on disk and an oracle detector."""
 import json
-import os
 from pathlib import Path
 from typing import Dict, List, Sequence
 

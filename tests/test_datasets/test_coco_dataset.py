@@ -10,7 +10,7 @@ from mmcv import Config
 from mmdet_lite.datasets import CocoDataset, build_dataset
 from mmdet_lite.datasets.builder import PIPELINES
 
-from .helpers import standard_sample, write_coco, write_image
+from .helpers import standard_sample, write_coco
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # COCO's 80 category ids, in the order of CocoDataset.CLASSES (ids 12, 26, 29, ... unused).
