@@ -1,0 +1,183 @@
+"""Time one training step (forward + backward + SGD) of mmdet_lite's Faster R-CNN R50-FPN against
+torchvision's ``fasterrcnn_resnet50_fpn`` on the same random batch, in one process.
+
+    python tools/analysis_tools/benchmark_train.py [--shape 2 3 512 672] [--steps 5] [--warmup 2] [--threads N]
+
+All rows are built first and warmed up (``--warmup`` steps each); the ``--steps`` timed steps are then
+interleaved (row A, row B, row A, ...) so that load from other processes on a shared CPU hits every row
+alike. Reported: median seconds per step, RoIs pooled per step (random weights make torchvision drop
+degenerate proposals, so its RoI head may see fewer RoIs), and peak RSS of the process after each row
+was built and warmed up (a high-water mark: it only grows). Rows are registered in ``ROWS``
+(name -> factory returning a ``Row``), so variants such as AMP or channels_last are one more factory.
+"""
+import argparse
+import logging
+import resource
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Tuple
+
+import torch
+from mmcv import Config
+from mmcv.utils import get_logger
+
+CONFIG = 'configs/faster_rcnn/faster_rcnn_r50_fpn_1x_coco.py'
+NUM_CLASSES = 80  # foreground classes; both models get 81 logits (background included)
+
+
+@dataclass
+class Row:
+    """A training step to time and the module whose forward receives the RoIs (to count them)."""
+    step: Callable[[], float]
+    roi_module: torch.nn.Module
+    count_rois: Callable[[tuple], int]
+    times: List[float] = field(default_factory=list)
+    rois: List[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.roi_module.register_forward_hook(lambda _m, inputs, _out: self.rois.append(self.count_rois(inputs)))
+
+
+def make_batch(shape: Tuple[int, int, int, int], boxes_per_img: int, seed: int = 0) -> dict:
+    """Random images (N, C, H, W) and ``boxes_per_img`` random boxes / labels in [0, 80) per image."""
+    num_imgs, channels, height, width = shape
+    gen = torch.Generator().manual_seed(seed)
+    imgs = torch.randn(num_imgs, channels, height, width, generator=gen)
+    xy = torch.rand(num_imgs, boxes_per_img, 2, generator=gen) * torch.tensor([width * 0.7, height * 0.7])
+    wh = (0.1 + 0.2 * torch.rand(num_imgs, boxes_per_img, 2, generator=gen)) * torch.tensor([width, height])
+    gt_bboxes = list(torch.cat([xy, xy + wh], dim=-1))
+    gt_labels = list(torch.randint(0, NUM_CLASSES, (num_imgs, boxes_per_img), generator=gen))
+    return dict(imgs=imgs, gt_bboxes=gt_bboxes, gt_labels=gt_labels)
+
+
+def mmdet_lite_row(batch: dict, args) -> Row:
+    from mmdet_lite.models import build_detector
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.backbone.init_cfg = None
+    model = build_detector(cfg.model)
+    model.init_weights()
+    model.train()
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=args.lr, momentum=0.9,
+                                weight_decay=1e-4)
+    num_imgs, _, height, width = batch['imgs'].shape
+    shape = (height, width, 3)
+
+    def step() -> float:
+        metas = [dict(img_shape=shape, pad_shape=shape, ori_shape=shape, scale_factor=[1.0] * 4, flip=False)
+                 for _ in range(num_imgs)]
+        data = dict(img=batch['imgs'], img_metas=metas, gt_bboxes=batch['gt_bboxes'], gt_labels=batch['gt_labels'])
+        outputs = model.train_step(data, optimizer)
+        optimizer.zero_grad()
+        outputs['loss'].backward()
+        optimizer.step()
+        return outputs['log_vars']['loss']
+
+    return Row(step, model.roi_head.bbox_roi_extractor, lambda inputs: inputs[1].shape[0])
+
+
+def _torchvision_step(model: torch.nn.Module, batch: dict, args) -> Row:
+    model.train()
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=args.lr, momentum=0.9,
+                                weight_decay=1e-4)
+    images = list(batch['imgs'])
+    # torchvision's label 0 is background
+    targets = [dict(boxes=b, labels=l + 1) for b, l in zip(batch['gt_bboxes'], batch['gt_labels'])]
+
+    def step() -> float:
+        losses = model(images, targets)
+        loss = sum(losses.values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return Row(step, model.roi_heads.box_roi_pool, lambda inputs: sum(len(p) for p in inputs[1]))
+
+
+def _no_resize_kwargs(batch: dict) -> dict:
+    # the transform keeps the input size when min_size/max_size equal it
+    _, _, height, width = batch['imgs'].shape
+    return dict(min_size=min(height, width), max_size=max(height, width))
+
+
+def torchvision_row(batch: dict, args) -> Row:
+    """``fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None)``: all layers train, BatchNorm in train mode."""
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn
+    model = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=NUM_CLASSES + 1,
+                                    **_no_resize_kwargs(batch))
+    return _torchvision_step(model, batch, args)
+
+
+def torchvision_matched_row(batch: dict, args) -> Row:
+    """torchvision set up like the mmdet config: stem + layer1 frozen, frozen BN, 1000 proposals per image."""
+    from torchvision.models import resnet50
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+    from torchvision.ops import FrozenBatchNorm2d
+    backbone = _resnet_fpn_extractor(resnet50(weights=None, norm_layer=FrozenBatchNorm2d), trainable_layers=3)
+    model = FasterRCNN(backbone, num_classes=NUM_CLASSES + 1, rpn_post_nms_top_n_train=1000,
+                       **_no_resize_kwargs(batch))
+    return _torchvision_step(model, batch, args)
+
+
+ROWS: Dict[str, Callable] = {
+    'mmdet_lite': mmdet_lite_row,
+    'torchvision': torchvision_row,
+    'torchvision_matched': torchvision_matched_row,
+}
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Benchmark Faster R-CNN training steps')
+    parser.add_argument('--shape', type=int, nargs=4, default=[2, 3, 512, 672], metavar=('N', 'C', 'H', 'W'))
+    parser.add_argument('--boxes', type=int, default=3, help='ground-truth boxes per image')
+    parser.add_argument('--steps', type=int, default=5, help='timed steps per row (median reported)')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed steps per row')
+    parser.add_argument('--threads', type=int, default=None, help='torch.set_num_threads')
+    parser.add_argument('--lr', type=float, default=1e-3)
+    parser.add_argument('--rows', nargs='+', default=list(ROWS), choices=list(ROWS))
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.steps < 1:
+        raise ValueError(f'--steps must be >= 1, got {args.steps}')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    get_logger('mmcv', log_level=logging.WARNING)  # silence the per-parameter init report
+    torch.manual_seed(0)
+    batch = make_batch(tuple(args.shape), args.boxes)
+    print(f'input {tuple(args.shape)}, {args.boxes} boxes/img, threads {torch.get_num_threads()}, '
+          f'{args.warmup} warm-up + {args.steps} timed steps, torch {torch.__version__}')
+    rows = {}
+    for name in args.rows:
+        torch.manual_seed(0)
+        rows[name] = ROWS[name](batch, args)
+        for _ in range(args.warmup):
+            rows[name].step()
+        print(f'built and warmed up {name:22s} peak RSS {peak_rss_mib():8.0f} MiB', flush=True)
+    for _ in range(args.steps):
+        for row in rows.values():
+            start = time.perf_counter()
+            row.step()
+            row.times.append(time.perf_counter() - start)
+    medians = {name: statistics.median(row.times) for name, row in rows.items()}
+    for name, row in rows.items():
+        timed_rois = row.rois[-args.steps:]
+        print(f'{name:22s} {medians[name]:8.3f} s/step  (min {min(row.times):.3f}, max {max(row.times):.3f})  '
+              f'RoIs/step {statistics.median(timed_rois):6.0f}')
+    print(f'peak RSS {peak_rss_mib():.0f} MiB')
+    if 'mmdet_lite' in medians:
+        for name, median in medians.items():
+            if name != 'mmdet_lite':
+                print(f'speed-up of mmdet_lite over {name}: {median / medians["mmdet_lite"]:.2f}x')
+
+
+if __name__ == '__main__':
+    main()
