@@ -39,6 +39,9 @@ def parse_args(argv=None):
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--resume-from', help='the checkpoint file to resume from')
+    parser.add_argument('--auto-resume', action='store_true',
+                        help='resume from the newest complete checkpoint in the work_dir, '
+                             'or start from scratch when there is none')
     parser.add_argument('--no-validate', action='store_true',
                         help='whether not to evaluate the checkpoint during training')
     group_gpus = parser.add_mutually_exclusive_group()
@@ -134,6 +137,8 @@ def load_config(args):
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.resume_from is not None:
         cfg.resume_from = args.resume_from
+    if args.auto_resume:
+        cfg.auto_resume = True
     return cfg
 
 

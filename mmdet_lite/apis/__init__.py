@@ -1,3 +1,5 @@
+from .test import multi_gpu_test, single_gpu_test
 from .train import init_random_seed, set_random_seed, train_detector
 
-__all__ = ['init_random_seed', 'set_random_seed', 'train_detector']
+__all__ = ['init_random_seed', 'set_random_seed', 'train_detector', 'multi_gpu_test',
+           'single_gpu_test']

@@ -12,9 +12,10 @@ from mmcv.runner import (HOOKS, DistSamplerSeedHook, EpochBasedRunner, Optimizer
 from mmcv.utils import build_from_cfg
 from torch.nn.parallel import DistributedDataParallel
 
-from mmdet_lite.core.hook import EpochSeedHook
+from mmdet_lite.core.hook import CheckInvalidLossHook, EpochSeedHook, LastCheckpointHook
 from mmdet_lite.datasets.builder import build_dataloader, build_dataset
 from mmdet_lite.utils import get_root_logger
+from mmdet_lite.utils.checkpoint import find_latest_checkpoint
 from mmdet_lite.utils.dist import MMDistributedDataParallel
 
 
@@ -155,6 +156,10 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
     runner.register_training_hooks(cfg.lr_config, _optimizer_hook_config(cfg, distributed),
                                    cfg.checkpoint_config, cfg.log_config,
                                    cfg.get('momentum_config', None))
+    # Before the OptimizerHook (ABOVE_NORMAL): a non-finite loss never reaches the weights.
+    runner.register_hook(CheckInvalidLossHook(), priority='HIGH')
+    # After the CheckpointHook (same priority, registered later).
+    runner.register_hook(LastCheckpointHook(), priority='NORMAL')
     if cfg.get('seed') is not None:
         runner.register_hook(EpochSeedHook(cfg.seed), priority='HIGHEST')
     if distributed and isinstance(runner, EpochBasedRunner):
@@ -163,8 +168,14 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
         _register_eval_hook(runner, cfg, distributed)
     _register_custom_hooks(runner, cfg)
 
-    if cfg.resume_from:
-        runner.resume(cfg.resume_from)
+    resume_from = cfg.resume_from
+    if resume_from is None and cfg.get('auto_resume'):
+        resume_from = find_latest_checkpoint(cfg.work_dir, logger)
+        logger.info(f'auto-resume: resuming from {resume_from}' if resume_from else
+                    f'auto-resume: no checkpoint in {cfg.work_dir}, starting from scratch')
+    if resume_from:
+        # IterBasedRunner.resume's default map_location needs CUDA.
+        runner.resume(resume_from, map_location='default' if torch.cuda.is_available() else 'cpu')
     elif cfg.load_from:
         runner.load_checkpoint(cfg.load_from)
     runner.run(data_loaders, cfg.workflow)

@@ -5,8 +5,10 @@ empty prefix (local paths) makes ``mmcv.runner.load_checkpoint``, ``runner.resum
 ``load_from`` and ``init_cfg=dict(type='Pretrained')`` all load safely, with errors that
 name the file instead of a pickle traceback.
 """
+import os
 import os.path as osp
 import pickle
+import re
 
 import torch
 from mmcv.runner import CheckpointLoader
@@ -54,3 +56,37 @@ def check_checkpoint(filename: str) -> None:
     """Raise ``CheckpointError`` now if a local checkpoint is missing, corrupt or unsafe."""
     if '://' not in filename:
         load_from_local(filename, map_location='cpu')
+
+
+LAST_CHECKPOINT_FILE = 'last_checkpoint'
+
+
+def find_latest_checkpoint(work_dir: str, logger=None):
+    """The newest complete checkpoint in ``work_dir``, or None.
+
+    Looks at the ``last_checkpoint`` pointer, then ``latest.pth``, then the highest
+    ``epoch_N.pth`` / ``iter_N.pth``; a candidate that does not load is skipped.
+    """
+    candidates = []
+    pointer = osp.join(work_dir, LAST_CHECKPOINT_FILE)
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            candidates.append(osp.join(work_dir, f.read().strip()))
+    candidates.append(osp.join(work_dir, 'latest.pth'))
+    numbered = []
+    for name in os.listdir(work_dir) if osp.isdir(work_dir) else []:
+        match = re.fullmatch(r'(epoch|iter)_(\d+)\.pth', name)
+        if match:
+            numbered.append((int(match.group(2)), name))
+    candidates += [osp.join(work_dir, name) for _, name in sorted(numbered, reverse=True)]
+    for path in candidates:
+        if not osp.isfile(path):
+            continue
+        try:
+            check_checkpoint(path)
+        except CheckpointError as error:
+            if logger is not None:
+                logger.warning(f'auto-resume skips {path}: {error}')
+            continue
+        return osp.realpath(path)
+    return None

@@ -1,0 +1,48 @@
+"""Crash-safe local writes for mmcv's FileClient (checkpoints, pointer files).
+
+mmcv 1.7.2 writes a checkpoint straight into its final path, so a process killed during a
+save leaves a truncated ``epoch_N.pth``. Registered as the ``disk`` backend, this one writes
+to a temporary file in the same directory, fsyncs it and renames it into place: a
+checkpoint path either holds a complete file or does not exist.
+"""
+import os
+import os.path as osp
+import uuid
+from pathlib import Path
+from typing import Union
+
+from mmcv.fileio.file_client import FileClient, HardDiskBackend
+
+
+def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
+    """Write ``data`` to ``filepath`` through a fsynced temporary file and a rename."""
+    directory = osp.dirname(osp.abspath(filepath))
+    os.makedirs(directory, exist_ok=True)
+    # open(..., 'xb') rather than mkstemp: the file gets the umask's permissions, not 0600.
+    tmp_path = osp.join(directory, f'.{osp.basename(filepath)}.{uuid.uuid4().hex[:12]}.tmp')
+    try:
+        with open(tmp_path, 'xb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_path, filepath)
+    except BaseException:
+        if osp.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@FileClient.register_backend('disk', force=True)
+class AtomicHardDiskBackend(HardDiskBackend):
+    """mmcv's local-disk backend with atomic ``put``/``put_text``."""
+
+    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
+        atomic_write_bytes(obj, filepath)
+
+    def put_text(self, obj: str, filepath: Union[str, Path], encoding: str = 'utf-8') -> None:
+        atomic_write_bytes(obj.encode(encoding), filepath)
