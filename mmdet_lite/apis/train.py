@@ -12,10 +12,10 @@ from mmcv.runner import (HOOKS, DistSamplerSeedHook, EpochBasedRunner, Optimizer
 from mmcv.utils import build_from_cfg
 from torch.nn.parallel import DistributedDataParallel
 
-from mmdet_lite.core.hook import CheckInvalidLossHook, EpochSeedHook, LastCheckpointHook
+from mmdet_lite.core.hook import CheckInvalidLossHook, ReseedHook, LastCheckpointHook
 from mmdet_lite.datasets.builder import build_dataloader, build_dataset
 from mmdet_lite.utils import get_root_logger
-from mmdet_lite.utils.checkpoint import find_latest_checkpoint
+from mmdet_lite.utils.checkpoint import find_latest_checkpoint, resume_runner
 from mmdet_lite.utils.dist import MMDistributedDataParallel
 
 
@@ -65,6 +65,13 @@ def wrap_model(model, cfg, distributed: bool):
     if cfg.get('device', 'cpu') == 'cuda':
         return MMDataParallel(model.cuda(cfg.gpu_ids[0]), device_ids=list(cfg.gpu_ids))
     return MMDataParallel(model)
+
+
+def _checkpoint_map_location():
+    if not torch.cuda.is_available():
+        return 'cpu'
+    device_id = torch.cuda.current_device()
+    return lambda storage, location: storage.cuda(device_id)
 
 
 def _legacy_data_keys(cfg) -> None:
@@ -161,7 +168,8 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
     # After the CheckpointHook (same priority, registered later).
     runner.register_hook(LastCheckpointHook(), priority='NORMAL')
     if cfg.get('seed') is not None:
-        runner.register_hook(EpochSeedHook(cfg.seed), priority='HIGHEST')
+        runner.register_hook(ReseedHook(cfg.seed, by_epoch=runner_type != 'IterBasedRunner'),
+                             priority='LOWEST')
     if distributed and isinstance(runner, EpochBasedRunner):
         runner.register_hook(DistSamplerSeedHook())
     if validate:
@@ -174,8 +182,10 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
         logger.info(f'auto-resume: resuming from {resume_from}' if resume_from else
                     f'auto-resume: no checkpoint in {cfg.work_dir}, starting from scratch')
     if resume_from:
-        # IterBasedRunner.resume's default map_location needs CUDA.
-        runner.resume(resume_from, map_location='default' if torch.cuda.is_available() else 'cpu')
+        resume_runner(runner, resume_from, map_location=_checkpoint_map_location())
+        for loader in data_loaders:
+            if hasattr(loader.batch_sampler, 'set_start_iter'):
+                loader.batch_sampler.set_start_iter(runner.iter)
     elif cfg.load_from:
         runner.load_checkpoint(cfg.load_from)
     runner.run(data_loaders, cfg.workflow)

@@ -10,7 +10,8 @@ from mmcv.runner import get_dist_info
 from mmcv.utils import Registry, build_from_cfg
 from torch.utils.data import DataLoader
 
-from .samplers import DistributedGroupSampler, DistributedSampler, GroupSampler
+from .samplers import (DistributedGroupSampler, DistributedSampler, GroupSampler,
+                       InfiniteBatchSampler, InfiniteGroupBatchSampler)
 
 DATASETS = Registry('dataset')
 PIPELINES = Registry('pipeline')
@@ -58,31 +59,36 @@ def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, num_gp
     """A DataLoader with MMDetection 2.x's samplers and mmcv's DataContainer collation.
 
     Distributed: one process per device, ``samples_per_gpu`` per batch. Otherwise the
-    batch holds ``num_gpus * samples_per_gpu`` samples. ``runner_type`` is accepted for
-    MMDetection compatibility; IterBasedRunner restarts these samplers through mmcv's
-    IterLoader.
+    batch holds ``num_gpus * samples_per_gpu`` samples. With ``IterBasedRunner`` the loader
+    draws from an endless batch sampler whose stream depends only on the seed, so a run
+    resumed at iteration ``i`` (``batch_sampler.set_start_iter(i)``) sees the same batches.
     """
     if len(dataset) == 0:
         raise ValueError(f'{type(dataset).__name__} is empty: nothing to load '
                          '(check ann_file, img_prefix and the filtering options)')
     rank, world_size = get_dist_info()
-    if dist:
-        batch_size, num_workers = samples_per_gpu, workers_per_gpu
-        if shuffle:
-            sampler = DistributedGroupSampler(dataset, samples_per_gpu, world_size, rank,
-                                              seed=seed)
-        else:
-            sampler = DistributedSampler(dataset, world_size, rank, shuffle=False, seed=seed)
+    batch_size = samples_per_gpu if dist else num_gpus * samples_per_gpu
+    num_workers = workers_per_gpu if dist else num_gpus * workers_per_gpu
+    if runner_type == 'IterBasedRunner':
+        # One endless stream that can start at any iteration (mid-epoch resume).
+        sampler_class = InfiniteGroupBatchSampler if shuffle else InfiniteBatchSampler
+        batch_sampler = sampler_class(dataset, batch_size, world_size, rank, seed=seed,
+                                      shuffle=shuffle)
+        return _data_loader(dataset, num_workers, samples_per_gpu, persistent_workers,
+                            batch_sampler=batch_sampler, **kwargs)
+    if dist and shuffle:
+        sampler = DistributedGroupSampler(dataset, samples_per_gpu, world_size, rank, seed=seed)
+    elif dist:
+        sampler = DistributedSampler(dataset, world_size, rank, shuffle=False, seed=seed)
     else:
-        batch_size, num_workers = num_gpus * samples_per_gpu, num_gpus * workers_per_gpu
         sampler = GroupSampler(dataset, samples_per_gpu) if shuffle else None
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=num_workers,
-        collate_fn=partial(collate, samples_per_gpu=samples_per_gpu),
-        pin_memory=kwargs.pop('pin_memory', False),
-        worker_init_fn=worker_init_fn if num_workers > 0 else None,
-        persistent_workers=persistent_workers and num_workers > 0,
-        **kwargs)
+    return _data_loader(dataset, num_workers, samples_per_gpu, persistent_workers,
+                        batch_size=batch_size, sampler=sampler, **kwargs)
+
+
+def _data_loader(dataset, num_workers, samples_per_gpu, persistent_workers, **kwargs):
+    kwargs.setdefault('pin_memory', False)
+    return DataLoader(dataset, num_workers=num_workers,
+                      collate_fn=partial(collate, samples_per_gpu=samples_per_gpu),
+                      worker_init_fn=worker_init_fn if num_workers > 0 else None,
+                      persistent_workers=persistent_workers and num_workers > 0, **kwargs)

@@ -5,6 +5,7 @@ empty prefix (local paths) makes ``mmcv.runner.load_checkpoint``, ``runner.resum
 ``load_from`` and ``init_cfg=dict(type='Pretrained')`` all load safely, with errors that
 name the file instead of a pickle traceback.
 """
+import ast
 import os
 import os.path as osp
 import pickle
@@ -90,3 +91,53 @@ def find_latest_checkpoint(work_dir: str, logger=None):
             continue
         return osp.realpath(path)
     return None
+
+
+def _gpu_ids_in_config_text(config_text: str):
+    """``gpu_ids`` of a dumped config, read without executing the config (None if absent)."""
+    match = re.search(r'^gpu_ids = (.+)$', config_text, flags=re.MULTILINE)
+    if match is None:
+        return None
+    value = match.group(1).strip()
+    as_range = re.fullmatch(r'range\((\d+), (\d+)\)', value)
+    if as_range:
+        return list(range(int(as_range.group(1)), int(as_range.group(2))))
+    try:
+        return list(ast.literal_eval(value))
+    except (ValueError, SyntaxError, TypeError):
+        return None
+
+
+def resume_runner(runner, filename: str, map_location='cpu') -> None:
+    """Resume an mmcv runner from ``filename``: weights, optimizer, counters and ``meta``.
+
+    The semantics of mmcv's ``BaseRunner.resume``, with two differences. The checkpoint's
+    dumped config is read for its ``gpu_ids`` without being executed (mmcv runs it as
+    Python, which would undo safe loading). And an IterBasedRunner resumes after the saved
+    iteration: mmcv records ``iter`` before its counter moves on, so ``iter_4.pth`` says 3
+    and mmcv's own resume repeats that iteration.
+    """
+    from mmcv.runner import IterBasedRunner
+    checkpoint = runner.load_checkpoint(filename, map_location=map_location)
+    meta = checkpoint.get('meta')
+    if not isinstance(meta, dict) or not {'epoch', 'iter'} <= set(meta):
+        raise CheckpointError(f'checkpoint file {filename} has no meta epoch/iter to resume '
+                              'from; use load_from to start from its weights')
+    runner._epoch = meta['epoch']
+    runner._iter = meta['iter']
+    if isinstance(runner, IterBasedRunner):
+        runner._iter += 1
+        runner._inner_iter = runner._iter
+    previous_gpu_ids = _gpu_ids_in_config_text(meta.get('config', ''))
+    if previous_gpu_ids and len(previous_gpu_ids) != runner.world_size:
+        runner._iter = int(runner._iter * len(previous_gpu_ids) / runner.world_size)
+        runner.logger.info('the iteration number is changed due to change of GPU number')
+    meta.setdefault('hook_msgs', {})
+    runner.meta = meta
+    if 'optimizer' in checkpoint:
+        if isinstance(runner.optimizer, dict):
+            for name, optimizer in runner.optimizer.items():
+                optimizer.load_state_dict(checkpoint['optimizer'][name])
+        else:
+            runner.optimizer.load_state_dict(checkpoint['optimizer'])
+    runner.logger.info('resumed epoch %d, iter %d', runner.epoch, runner.iter)

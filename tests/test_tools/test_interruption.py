@@ -133,3 +133,19 @@ def test_two_rank_resume_is_bit_exact(run_dist_train, tmp_path):
     expected, got = state_dict(full / 'epoch_2.pth'), state_dict(part / 'epoch_2.pth')
     for name in expected:
         assert torch.equal(expected[name], got[name]), name
+
+
+def test_iter_based_runner_resumes_mid_epoch_bit_exactly(run_train, tmp_path):
+    """12 samples in batches of 2: iteration 4 is in the middle of the sampler's round."""
+    config = CONFIGS / 'tiny_iter.py'
+    full, part = tmp_path / 'full', tmp_path / 'part'
+    assert run_train(config, '--work-dir', full, *ARGS).returncode == 0
+    first = run_train(config, '--work-dir', part, *ARGS, '--cfg-options', 'runner.max_iters=4')
+    assert first.returncode == 0, first.stderr
+    resumed = run_train(config, '--work-dir', part, *ARGS, '--auto-resume')
+    assert resumed.returncode == 0, resumed.stderr
+    assert 'resumed epoch 1, iter 4' in resumed.stderr
+    assert 'Iter [4/10]' not in resumed.stderr and 'Iter [6/10]' in resumed.stderr
+    expected, got = state_dict(full / 'iter_10.pth'), state_dict(part / 'iter_10.pth')
+    for name in expected:
+        assert torch.equal(expected[name], got[name]), name

@@ -1,6 +1,6 @@
 from .check_invalid_loss_hook import CheckInvalidLossHook, NonFiniteLossError
-from .epoch_seed_hook import EpochSeedHook, epoch_seed
+from .reseed_hook import ReseedHook, derived_seed
 from .last_checkpoint_hook import LastCheckpointHook
 
-__all__ = ['CheckInvalidLossHook', 'NonFiniteLossError', 'EpochSeedHook', 'epoch_seed',
+__all__ = ['CheckInvalidLossHook', 'NonFiniteLossError', 'ReseedHook', 'derived_seed',
            'LastCheckpointHook']

@@ -1,0 +1,52 @@
+import random
+
+import numpy as np
+import torch
+from mmcv.runner import HOOKS, Hook
+
+# Salts for the two reseeds of an iteration-based step: loading its batch, and the step.
+_LOAD, _STEP = 0, 1
+
+
+def derived_seed(seed: int, *keys: int) -> int:
+    """A 32-bit seed drawn from ``(seed, *keys)``; distinct for distinct key tuples."""
+    return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
+
+
+def _reseed(value: int) -> None:
+    random.seed(value)
+    np.random.seed(value)
+    torch.manual_seed(value)
+
+
+@HOOKS.register_module()
+class ReseedHook(Hook):
+    """Reseed Python, numpy and torch from ``(seed, position, rank)`` as training advances.
+
+    Epoch-based runs reseed at every epoch start; iteration-based runs reseed before
+    loading each batch and again before each step. What an epoch (or iteration) draws then
+    depends only on where it is, so a resumed run continues bit-exactly where an
+    uninterrupted one would be, whatever evaluation or checkpointing consumed in between.
+    Register it with the LOWEST priority: each reseed must be the last thing before the
+    randomness it governs.
+    """
+
+    def __init__(self, seed: int, by_epoch: bool = True):
+        self.seed = seed
+        self.by_epoch = by_epoch
+
+    def before_train_epoch(self, runner):
+        if self.by_epoch:
+            _reseed(derived_seed(self.seed, runner.epoch, runner.rank))
+
+    def before_run(self, runner):
+        if not self.by_epoch:
+            _reseed(derived_seed(self.seed, runner.iter, runner.rank, _LOAD))
+
+    def before_train_iter(self, runner):
+        if not self.by_epoch:
+            _reseed(derived_seed(self.seed, runner.iter, runner.rank, _STEP))
+
+    def after_train_iter(self, runner):
+        if not self.by_epoch:
+            _reseed(derived_seed(self.seed, runner.iter + 1, runner.rank, _LOAD))
