@@ -4,8 +4,6 @@
     bash dist_test.sh CONFIG CHECKPOINT N --eval bbox
 """
 import argparse
-import importlib
-import os
 import os.path as osp
 import sys
 import warnings
@@ -13,14 +11,16 @@ import warnings
 import mmdet_lite  # noqa: F401  (first: quiets import-time notices of mmcv and torch)
 import mmcv
 import torch
-from mmcv import Config, DictAction
+from mmcv import Config
 from mmcv.cnn import fuse_conv_bn
 from mmcv.parallel import MMDataParallel
 
 from mmdet_lite.apis.test import multi_gpu_test, single_gpu_test
 from mmdet_lite.datasets import build_dataloader, build_dataset, replace_ImageToTensor
 from mmdet_lite.models.builder import build_detector
-from mmdet_lite.utils.checkpoint import load_checkpoint
+from mmdet_lite.utils.checkpoint import check_checkpoint, load_checkpoint
+from mmdet_lite.utils.cli import (StrictDictAction, add_local_rank_argument, export_local_rank,
+                                  load_config, run_cli)
 from mmdet_lite.utils.dist import MMDistributedDataParallel, get_dist_info, init_dist
 
 # Keys of the config's ``evaluation`` dict that belong to the hook, not to ``evaluate``.
@@ -54,23 +54,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--tmpdir', help='tmp directory used for collecting results from '
                                          'multiple workers, available when gpu-collect is not '
                                          'specified')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=StrictDictAction,
                         help='override some settings in the used config, the key-value pair in '
                              'xxx=yyy format will be merged into config file.')
-    parser.add_argument('--options', nargs='+', action=DictAction,
+    parser.add_argument('--options', nargs='+', action=StrictDictAction,
                         help='custom options for evaluation, the key-value pair in xxx=yyy '
                              'format will be kwargs for dataset.evaluate() function (deprecate), '
                              'change to --eval-options instead.')
-    parser.add_argument('--eval-options', nargs='+', action=DictAction,
+    parser.add_argument('--eval-options', nargs='+', action=StrictDictAction,
                         help='custom options for evaluation, the key-value pair in xxx=yyy '
                              'format will be kwargs for dataset.evaluate() function')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
-    # torch.distributed.launch passes --local_rank (torch < 2) or --local-rank (torch >= 2).
-    parser.add_argument('--local_rank', '--local-rank', dest='local_rank', type=int, default=0)
+    add_local_rank_argument(parser)
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    export_local_rank(args)
 
     if args.options and args.eval_options:
         raise ValueError('--options and --eval-options cannot be both specified, --options is '
@@ -89,21 +87,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def load_config(args) -> Config:
-    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
-        if '://' not in path and not osp.isfile(path):
-            raise FileNotFoundError(f'{what} file {path} does not exist')
-    cfg = Config.fromfile(args.config, import_custom_modules=False)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if cfg.get('custom_imports', None):
-        if os.getcwd() not in sys.path:
-            sys.path.append(os.getcwd())
-        imports = cfg.custom_imports.get('imports', [])
-        for name in [imports] if isinstance(imports, str) else imports:
-            importlib.import_module(name)
-    if cfg.get('cudnn_benchmark', False):
-        torch.backends.cudnn.benchmark = True
+def load_test_config(args) -> Config:
+    cfg = load_config(args.config, args.cfg_options)
+    # Refuse a missing, corrupt or unsafe checkpoint before building anything.
+    check_checkpoint(args.checkpoint)
     if 'pretrained' in cfg.model:
         cfg.model.pretrained = None
     cfg.model.train_cfg = None
@@ -136,7 +123,7 @@ def check_eval_metrics(dataset, metrics) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    cfg = load_config(args)
+    cfg = load_test_config(args)
     samples_per_gpu = prepare_test_data_cfg(cfg)
 
     if args.launcher == 'none':
@@ -193,22 +180,5 @@ def main(argv=None) -> None:
         print(dataset.evaluate(outputs, **eval_kwargs))
 
 
-def run(argv=None) -> int:
-    """Run ``main``; user errors become one message on stderr and exit status 1."""
-    try:
-        main(argv)
-    except KeyboardInterrupt:
-        print('test.py: interrupted', file=sys.stderr)
-        return 130
-    except Exception as error:  # noqa: BLE001 - reported as a message, traceback on request
-        if os.environ.get('MMDET_LITE_TRACEBACK'):
-            raise
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f'test.py: error: {type(error).__name__}: {message}', file=sys.stderr)
-        print('(set MMDET_LITE_TRACEBACK=1 for the full traceback)', file=sys.stderr)
-        return 1
-    return 0
-
-
 if __name__ == '__main__':
-    sys.exit(run())
+    sys.exit(run_cli(main, 'test.py'))

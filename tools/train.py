@@ -1,7 +1,6 @@
 """Train a detector: MMDetection 2.x's ``tools/train.py`` command line."""
 import argparse
 import copy
-import importlib
 import logging
 import os
 import os.path as osp
@@ -13,7 +12,6 @@ import warnings
 import mmdet_lite  # noqa: F401  (first: quiets import-time notices of mmcv and torch)
 import mmcv
 import torch
-from mmcv import Config, DictAction
 
 from mmdet_lite import __version__
 from mmdet_lite.apis import init_random_seed, set_random_seed, train_detector
@@ -21,17 +19,9 @@ from mmdet_lite.datasets.builder import build_dataset
 from mmdet_lite.models.builder import build_detector
 from mmdet_lite.utils import collect_env, get_git_hash, get_root_logger
 from mmdet_lite.utils.checkpoint import check_checkpoint
+from mmdet_lite.utils.cli import (StrictDictAction, add_local_rank_argument, export_local_rank,
+                                  load_config, run_cli)
 from mmdet_lite.utils.dist import get_dist_info, init_dist
-
-
-class StrictDictAction(DictAction):
-    """mmcv's DictAction that rejects a token without ``=`` with an argparse error."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        malformed = [token for token in values if '=' not in token]
-        if malformed:
-            parser.error(f'{option_string} expects KEY=VALUE pairs, got {", ".join(malformed)}')
-        super().__call__(parser, namespace, values, option_string)
 
 
 def parse_args(argv=None):
@@ -63,11 +53,9 @@ def parse_args(argv=None):
                              'is allowed.')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
-    # torch.distributed.launch passes --local_rank (torch < 2) or --local-rank (torch >= 2).
-    parser.add_argument('--local_rank', '--local-rank', dest='local_rank', type=int, default=0)
+    add_local_rank_argument(parser)
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    export_local_rank(args)
 
     if args.options and args.cfg_options:
         raise ValueError('--options and --cfg-options cannot be both specified, --options is '
@@ -104,33 +92,8 @@ def select_devices(args, cfg) -> str:
     return f'Training on GPU {cfg.gpu_ids[0]}'
 
 
-def import_custom_modules(custom_imports, config_path: str) -> None:
-    """Import ``custom_imports`` (from the current directory too), naming what failed."""
-    imports = custom_imports.get('imports', [])
-    imports = [imports] if isinstance(imports, str) else imports
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())
-    for name in imports:
-        try:
-            importlib.import_module(name)
-        except ImportError as error:
-            if custom_imports.get('allow_failed_imports', False):
-                warnings.warn(f'{name} failed to import and is ignored.', UserWarning)
-                continue
-            raise ImportError(f'custom_imports in {config_path}: cannot import {name!r}: '
-                              f'{error}') from None
-
-
-def load_config(args):
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config file {args.config} does not exist')
-    cfg = Config.fromfile(args.config, import_custom_modules=False)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if cfg.get('custom_imports', None):
-        import_custom_modules(cfg.custom_imports, args.config)
-    if cfg.get('cudnn_benchmark', False):
-        torch.backends.cudnn.benchmark = True
+def load_train_config(args):
+    cfg = load_config(args.config, args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -165,7 +128,7 @@ def build_model_and_datasets(cfg):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = load_config(args)
+    cfg = load_train_config(args)
     if osp.exists(cfg.work_dir) and not osp.isdir(cfg.work_dir):
         raise NotADirectoryError(f'work_dir {cfg.work_dir} exists and is not a directory')
     # Refuse a missing, corrupt or unsafe checkpoint before anything is written.
@@ -225,33 +188,5 @@ def train(args, cfg, model, datasets, distributed, device_note, timestamp, logge
                    validate=not args.no_validate, timestamp=timestamp, meta=meta)
 
 
-def _ignore_mmcv_tempfile_cleanup(unraisable) -> None:
-    """Drop one known warning: when a config fails to parse, mmcv's temporary config file
-    is deleted with its directory before the file object is finalised."""
-    if (isinstance(unraisable.exc_value, FileNotFoundError)
-            and getattr(unraisable.object, '__qualname__', '') == '_TemporaryFileCloser.__del__'):
-        return
-    sys.__unraisablehook__(unraisable)
-
-
-def run(argv=None) -> int:
-    """Run ``main``; user errors become one message on stderr and exit status 1."""
-    sys.unraisablehook = _ignore_mmcv_tempfile_cleanup
-    try:
-        main(argv)
-    except KeyboardInterrupt:
-        print('train.py: interrupted', file=sys.stderr)
-        return 130
-    except Exception as error:  # noqa: BLE001 - reported as a message, traceback on request
-        if os.environ.get('MMDET_LITE_TRACEBACK'):
-            raise
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f'train.py: error: {type(error).__name__}: {message}', file=sys.stderr)
-        print('(set MMDET_LITE_TRACEBACK=1 for the full traceback; it is also in the .log file '
-              'when one was opened)', file=sys.stderr)
-        return 1
-    return 0
-
-
 if __name__ == '__main__':
-    sys.exit(run())
+    sys.exit(run_cli(main, 'train.py'))

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from mmdet_lite.datasets import build_dataset
+from mmdet_lite.utils.cli import run_cli
 from tests.conftest import REPO_ROOT, _env, run_script
 from tests.test_datasets.helpers import TEST_PIPELINE, write_coco
 
@@ -109,9 +110,9 @@ def keep_local_rank_unset(monkeypatch):
 
 
 def run_in_process(capsys, *args):
-    """Run tools/test.py's ``run`` here; returns (exit status, stderr)."""
+    """Run tools/test.py's ``main`` as its command line does; returns (exit status, stderr)."""
     try:
-        status = test_tool.run([str(a) for a in args])
+        status = run_cli(test_tool.main, 'test.py', [str(a) for a in args])
     except SystemExit as exit_:
         status = exit_.code
     return status, capsys.readouterr().err
@@ -151,3 +152,12 @@ def test_local_rank_spellings_are_accepted(setup):
     for flag in ('--local_rank', '--local-rank'):
         args = test_tool.parse_args([str(config), str(checkpoint), '--eval', 'bbox', flag, '1'])
         assert args.local_rank == 1
+
+
+def test_checkpoint_with_pickled_callable_is_refused(setup, capsys, tmp_path):
+    _, config, _, _ = setup
+    unsafe = tmp_path / 'unsafe.pth'
+    torch.save({'state_dict': {}, 'meta': {'hook': print}}, unsafe)
+    status, err = run_in_process(capsys, config, unsafe, '--eval', 'bbox')
+    assert status == 1 and 'Traceback' not in err
+    assert 'unsafe.pth was refused' in err and 'weights_only=True' in err

@@ -1,0 +1,89 @@
+"""What the command-line tools share: config loading, ``--cfg-options``, error reporting."""
+import importlib
+import os
+import os.path as osp
+import sys
+import warnings
+
+import torch
+from mmcv import Config, DictAction
+
+
+class StrictDictAction(DictAction):
+    """mmcv's DictAction that rejects a token without ``=`` with an argparse error."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        malformed = [token for token in values if '=' not in token]
+        if malformed:
+            parser.error(f'{option_string} expects KEY=VALUE pairs, got {", ".join(malformed)}')
+        super().__call__(parser, namespace, values, option_string)
+
+
+def add_local_rank_argument(parser) -> None:
+    # torch.distributed.launch passes --local_rank (torch < 2) or --local-rank (torch >= 2).
+    parser.add_argument('--local_rank', '--local-rank', dest='local_rank', type=int, default=0)
+
+
+def export_local_rank(args) -> None:
+    """``LOCAL_RANK`` from the flag when the launcher did not export it (torchrun does)."""
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+
+
+def import_custom_modules(custom_imports, config_path: str) -> None:
+    """Import ``custom_imports`` (from the current directory too), naming what failed."""
+    imports = custom_imports.get('imports', [])
+    imports = [imports] if isinstance(imports, str) else imports
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    for name in imports:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            if custom_imports.get('allow_failed_imports', False):
+                warnings.warn(f'{name} failed to import and is ignored.', UserWarning)
+                continue
+            raise ImportError(f'custom_imports in {config_path}: cannot import {name!r}: '
+                              f'{error}') from None
+
+
+def load_config(path: str, cfg_options=None) -> Config:
+    """``Config.fromfile`` + ``--cfg-options`` + ``custom_imports`` + ``cudnn_benchmark``."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file {path} does not exist')
+    cfg = Config.fromfile(path, import_custom_modules=False)
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    if cfg.get('custom_imports', None):
+        import_custom_modules(cfg.custom_imports, path)
+    if cfg.get('cudnn_benchmark', False):
+        torch.backends.cudnn.benchmark = True
+    return cfg
+
+
+def _ignore_mmcv_tempfile_cleanup(unraisable) -> None:
+    """Drop one known warning: when a config fails to parse, mmcv's temporary config file
+    is deleted with its directory before the file object is finalised."""
+    if (isinstance(unraisable.exc_value, FileNotFoundError)
+            and getattr(unraisable.object, '__qualname__', '') == '_TemporaryFileCloser.__del__'):
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+def run_cli(main, prog: str, argv=None) -> int:
+    """Run ``main(argv)``; an error becomes one message on stderr and exit status 1."""
+    sys.unraisablehook = _ignore_mmcv_tempfile_cleanup
+    try:
+        main(argv)
+    except KeyboardInterrupt:
+        print(f'{prog}: interrupted', file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - reported as a message, traceback on request
+        if os.environ.get('MMDET_LITE_TRACEBACK'):
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f'{prog}: error: {type(error).__name__}: {message}', file=sys.stderr)
+        print('(set MMDET_LITE_TRACEBACK=1 for the full traceback; a training run also keeps it '
+              'in its .log file)', file=sys.stderr)
+        return 1
+    return 0
