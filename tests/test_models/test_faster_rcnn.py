@@ -165,3 +165,20 @@ def test_unknown_component_type_names_registry_and_type(part, bad_type):
     with pytest.raises(KeyError) as err:
         build_detector(cfg)
     assert f'{bad_type} is not in the models registry' in str(err.value)
+
+
+def test_aug_test_merges_flipped_augmentation_back_into_the_original_frame():
+    model = build_tiny(seed=0)
+    model.eval()
+    torch.manual_seed(2)
+    img = torch.randn(1, 3, 128, 160)
+    flipped_metas = img_metas(1)
+    flipped_metas[0].update(flip=True, flip_direction='horizontal')
+    with torch.no_grad():
+        (merged, ) = model([img, img.flip(-1)], [img_metas(1), flipped_metas], return_loss=False, rescale=True)
+    assert len(merged) == 3 and all(m.dtype == np.float32 and m.shape[1] == 5 for m in merged)
+    dets = np.concatenate(merged)
+    assert 0 < len(dets) <= 100
+    assert dets[:, [0, 2]].min() >= 0 and dets[:, [0, 2]].max() <= 160 and dets[:, [1, 3]].max() <= 128
+    # merged scores (means over augmentations) still pass test_cfg.rcnn.score_thr
+    assert dets[:, 4].min() > 0.05

@@ -78,3 +78,17 @@ def test_proposals_are_sorted_clipped_and_capped():
     assert torch.all(proposals[:-1, 4] >= proposals[1:, 4])
     assert proposals[:, [0, 2]].max() <= 150 and proposals[:, [1, 3]].max() <= 100 and proposals[:, :4].min() >= 0
     assert torch.all(proposals[:, 2] > proposals[:, 0]) and torch.all(proposals[:, 3] > proposals[:, 1])
+
+
+def test_anchor_head_get_bboxes_runs_multiclass_nms_per_image():
+    head = build_head(dict(type='AnchorHead', num_classes=2, in_channels=4,
+                           anchor_generator=dict(type='AnchorGenerator', scales=[4], ratios=[1.0], strides=[8]),
+                           test_cfg=dict(nms_pre=10, score_thr=0.5, nms=dict(type='nms', iou_threshold=0.5),
+                                         max_per_img=5)))
+    cls_score = torch.full((2, 2, 4, 4), -10.0)
+    cls_score[0, 1, 1, 2] = 10.0  # image 0: class 1 at location (y=1, x=2) -> anchor centred at (16, 8)
+    bbox_pred = torch.zeros(2, 4, 4, 4)
+    metas = img_metas(2, 32, 32)
+    (dets0, labels0), (dets1, labels1) = head.get_bboxes([cls_score], [bbox_pred], img_metas=metas)
+    assert labels0.tolist() == [1] and dets1.shape == (0, 5) and labels1.shape == (0, )
+    assert torch.allclose(dets0[0, :4], torch.tensor([0., -8., 32., 24.]).clamp(min=0))

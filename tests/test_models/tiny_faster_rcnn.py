@@ -28,5 +28,6 @@ def build_tiny(seed: int = 0, num_classes: int = 3):
 
 def img_metas(num_imgs: int, height: int = 128, width: int = 160):
     shape = (height, width, 3)
-    return [dict(img_shape=shape, pad_shape=shape, ori_shape=shape, scale_factor=[1.0, 1.0, 1.0, 1.0], flip=False)
+    return [dict(img_shape=shape, pad_shape=shape, ori_shape=shape, scale_factor=[1.0, 1.0, 1.0, 1.0], flip=False,
+                 flip_direction=None)
             for _ in range(num_imgs)]

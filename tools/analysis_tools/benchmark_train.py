@@ -110,12 +110,15 @@ def torchvision_row(batch: dict, args) -> Row:
 
 
 def torchvision_matched_row(batch: dict, args) -> Row:
-    """torchvision set up like the mmdet config: stem + layer1 frozen, frozen BN, 1000 proposals per image."""
+    """torchvision set up like the mmdet config: stem + layer1 frozen, frozen BN, 1000 proposals per image,
+    and mmdet's zero-initialised last BN of each residual block (otherwise random-weight features blow up,
+    nearly every proposal is degenerate and the RoI head has almost nothing to do)."""
     from torchvision.models import resnet50
     from torchvision.models.detection import FasterRCNN
     from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
     from torchvision.ops import FrozenBatchNorm2d
-    backbone = _resnet_fpn_extractor(resnet50(weights=None, norm_layer=FrozenBatchNorm2d), trainable_layers=3)
+    backbone = _resnet_fpn_extractor(resnet50(weights=None, norm_layer=FrozenBatchNorm2d,
+                                                   zero_init_residual=True), trainable_layers=3)
     model = FasterRCNN(backbone, num_classes=NUM_CLASSES + 1, rpn_post_nms_top_n_train=1000,
                        **_no_resize_kwargs(batch))
     return _torchvision_step(model, batch, args)
