@@ -19,7 +19,7 @@ from mmdet_lite.apis.test import multi_gpu_test, single_gpu_test
 from mmdet_lite.datasets import build_dataloader, build_dataset, replace_ImageToTensor
 from mmdet_lite.models.builder import build_detector
 from mmdet_lite.utils.checkpoint import check_checkpoint, load_checkpoint
-from mmdet_lite.utils.cli import (StrictDictAction, add_local_rank_argument, export_local_rank,
+from mmdet_lite.utils.cli import (StrictDictAction, add_launcher_arguments, export_local_rank,
                                   load_config, run_cli)
 from mmdet_lite.utils.dist import MMDistributedDataParallel, get_dist_info, init_dist
 
@@ -64,9 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--eval-options', nargs='+', action=StrictDictAction,
                         help='custom options for evaluation, the key-value pair in xxx=yyy '
                              'format will be kwargs for dataset.evaluate() function')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    add_local_rank_argument(parser)
+    add_launcher_arguments(parser)
     args = parser.parse_args(argv)
     export_local_rank(args)
 

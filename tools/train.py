@@ -19,7 +19,7 @@ from mmdet_lite.datasets.builder import build_dataset
 from mmdet_lite.models.builder import build_detector
 from mmdet_lite.utils import collect_env, get_git_hash, get_root_logger
 from mmdet_lite.utils.checkpoint import check_checkpoint
-from mmdet_lite.utils.cli import (StrictDictAction, add_local_rank_argument, export_local_rank,
+from mmdet_lite.utils.cli import (StrictDictAction, add_launcher_arguments, export_local_rank,
                                   load_config, run_cli)
 from mmdet_lite.utils.dist import get_dist_info, init_dist
 
@@ -51,9 +51,7 @@ def parse_args(argv=None):
                              'also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]". '
                              'Note that the quotation marks are necessary and that no white space '
                              'is allowed.')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    add_local_rank_argument(parser)
+    add_launcher_arguments(parser)
     args = parser.parse_args(argv)
     export_local_rank(args)
 

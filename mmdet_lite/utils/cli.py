@@ -19,7 +19,10 @@ class StrictDictAction(DictAction):
         super().__call__(parser, namespace, values, option_string)
 
 
-def add_local_rank_argument(parser) -> None:
+def add_launcher_arguments(parser) -> None:
+    """``--launcher`` and the local rank flag in both spellings launchers use."""
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
     # torch.distributed.launch passes --local_rank (torch < 2) or --local-rank (torch >= 2).
     parser.add_argument('--local_rank', '--local-rank', dest='local_rank', type=int, default=0)
 
