@@ -51,22 +51,26 @@ def make_batch(shape: Tuple[int, int, int, int], boxes_per_img: int, seed: int =
     return dict(imgs=imgs, gt_bboxes=gt_bboxes, gt_labels=gt_labels)
 
 
-def mmdet_lite_row(batch: dict, args) -> Row:
+def mmdet_lite_row(batch: dict, args, channels_last: bool = False) -> Row:
     from mmdet_lite.models import build_detector
     cfg = Config.fromfile(CONFIG)
     cfg.model.backbone.init_cfg = None
     model = build_detector(cfg.model)
     model.init_weights()
     model.train()
+    imgs = batch['imgs']
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        imgs = imgs.contiguous(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=args.lr, momentum=0.9,
                                 weight_decay=1e-4)
-    num_imgs, _, height, width = batch['imgs'].shape
+    num_imgs, _, height, width = imgs.shape
     shape = (height, width, 3)
 
     def step() -> float:
         metas = [dict(img_shape=shape, pad_shape=shape, ori_shape=shape, scale_factor=[1.0] * 4, flip=False)
                  for _ in range(num_imgs)]
-        data = dict(img=batch['imgs'], img_metas=metas, gt_bboxes=batch['gt_bboxes'], gt_labels=batch['gt_labels'])
+        data = dict(img=imgs, img_metas=metas, gt_bboxes=batch['gt_bboxes'], gt_labels=batch['gt_labels'])
         outputs = model.train_step(data, optimizer)
         optimizer.zero_grad()
         outputs['loss'].backward()
@@ -124,8 +128,14 @@ def torchvision_matched_row(batch: dict, args) -> Row:
     return _torchvision_step(model, batch, args)
 
 
+def mmdet_lite_channels_last_row(batch: dict, args) -> Row:
+    """mmdet_lite with channels_last weights and input (oneDNN's preferred layout on CPU)."""
+    return mmdet_lite_row(batch, args, channels_last=True)
+
+
 ROWS: Dict[str, Callable] = {
     'mmdet_lite': mmdet_lite_row,
+    'mmdet_lite_channels_last': mmdet_lite_channels_last_row,
     'torchvision': torchvision_row,
     'torchvision_matched': torchvision_matched_row,
 }
@@ -143,7 +153,8 @@ def parse_args(argv=None):
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps per row')
     parser.add_argument('--threads', type=int, default=None, help='torch.set_num_threads')
     parser.add_argument('--lr', type=float, default=1e-3)
-    parser.add_argument('--rows', nargs='+', default=list(ROWS), choices=list(ROWS))
+    parser.add_argument('--rows', nargs='+', default=['mmdet_lite', 'torchvision', 'torchvision_matched'],
+                        choices=list(ROWS))
     return parser.parse_args(argv)
 
 
