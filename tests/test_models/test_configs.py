@@ -1,0 +1,54 @@
+"""The Faster R-CNN configs resolve to MMDetection 2.18's values and build."""
+from pathlib import Path
+
+import pytest
+from mmcv import Config
+
+from mmdet_lite.models import build_detector
+
+CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
+
+
+def _load(name):
+    return Config.fromfile(str(CONFIGS / 'faster_rcnn' / name))
+
+
+@pytest.mark.parametrize('name, steps, epochs', [('faster_rcnn_r50_fpn_1x_coco.py', [8, 11], 12),
+                                                 ('faster_rcnn_r50_fpn_2x_coco.py', [16, 22], 24),
+                                                 ('faster_rcnn_r50_fpn_mstrain_3x_coco.py', [9, 11], 12)])
+def test_schedules(name, steps, epochs):
+    cfg = _load(name)
+    assert cfg.lr_config == dict(policy='step', warmup='linear', warmup_iters=500, warmup_ratio=0.001, step=steps)
+    assert cfg.runner == dict(type='EpochBasedRunner', max_epochs=epochs)
+    assert cfg.optimizer == dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001)
+
+
+def test_schedule_20e():
+    cfg = Config.fromfile(str(CONFIGS / '_base_' / 'schedules' / 'schedule_20e.py'))
+    assert cfg.lr_config.step == [16, 19] and cfg.runner.max_epochs == 20
+
+
+def test_r101_config_builds_a_101_layer_backbone():
+    cfg = _load('faster_rcnn_r101_fpn_1x_coco.py')
+    assert cfg.model.backbone.init_cfg.checkpoint == 'torchvision://resnet101'
+    cfg.model.backbone.init_cfg = None
+    model = build_detector(cfg.model)
+    assert len(model.backbone.layer3) == 23
+
+
+def test_caffe_config_uses_caffe_style_and_frozen_bn():
+    cfg = _load('faster_rcnn_r50_caffe_fpn_1x_coco.py')
+    assert cfg.model.backbone.init_cfg.checkpoint == 'open-mmlab://detectron2/resnet50_caffe'
+    assert cfg.data.train.pipeline[4] == dict(type='Normalize', mean=[103.530, 116.280, 123.675], std=[1.0, 1.0, 1.0],
+                                              to_rgb=False)
+    cfg.model.backbone.init_cfg = None
+    model = build_detector(cfg.model)
+    assert model.backbone.style == 'caffe' and not model.backbone.layer2[0].bn1.weight.requires_grad
+
+
+def test_mstrain_3x_config_repeats_the_dataset_three_times_with_range_scales():
+    cfg = _load('faster_rcnn_r50_fpn_mstrain_3x_coco.py')
+    assert cfg.data.train.type == 'RepeatDataset' and cfg.data.train.times == 3
+    assert cfg.data.train.dataset.pipeline[2] == dict(type='Resize', img_scale=[(1333, 640), (1333, 800)],
+                                                      multiscale_mode='range', keep_ratio=True)
+    assert cfg.model.type == 'FasterRCNN'
