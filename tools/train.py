@@ -16,6 +16,7 @@ import torch
 from mmdet_lite import __version__
 from mmdet_lite.apis import init_random_seed, set_random_seed, train_detector
 from mmdet_lite.datasets.builder import build_dataset
+from mmdet_lite.datasets.utils import check_num_classes
 from mmdet_lite.models.builder import build_detector
 from mmdet_lite.utils import collect_env, get_git_hash, get_root_logger
 from mmdet_lite.utils.checkpoint import check_checkpoint
@@ -121,6 +122,9 @@ def build_model_and_datasets(cfg):
         val_dataset = copy.deepcopy(cfg.data.val)
         val_dataset.pipeline = cfg.data.train.pipeline
         datasets.append(build_dataset(val_dataset))
+    if any(hook.get('type') == 'NumClassCheckHook' for hook in cfg.get('custom_hooks', [])):
+        # The hook checks again before each epoch; failing here keeps the work_dir untouched.
+        check_num_classes(model, datasets[0])
     return model, datasets
 
 

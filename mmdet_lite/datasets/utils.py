@@ -43,41 +43,44 @@ def get_loading_pipeline(pipeline: List[dict]) -> List[dict]:
     return loading_pipeline_cfg
 
 
-@HOOKS.register_module()
-class NumClassCheckHook(Hook):
-    """Check before each train/val epoch that every head's ``num_classes`` equals
-    ``len(dataset.CLASSES)`` (``RPNHead`` and a few others exempt).
+def check_num_classes(model, dataset, logger=None) -> None:
+    """Every head's ``num_classes`` must equal ``len(dataset.CLASSES)`` (``RPNHead`` and a
+    few others exempt).
 
     Raises:
         ValueError: ``CLASSES`` is a plain string, or a ``num_classes`` mismatches.
     """
-
-    def _check_head(self, runner) -> None:
-        model = runner.model
-        dataset = runner.data_loader.dataset
-        dataset_name = dataset.__class__.__name__
-        if dataset.CLASSES is None:
-            runner.logger.warning(
-                f'Please set `CLASSES` in the {dataset_name} and check if it is consistent '
-                f'with the `num_classes` of head')
-            return
-        if isinstance(dataset.CLASSES, str):
+    dataset_name = dataset.__class__.__name__
+    if dataset.CLASSES is None:
+        message = (f'Please set `CLASSES` in the {dataset_name} and check if it is consistent '
+                   'with the `num_classes` of head')
+        if logger is None:
+            warnings.warn(message)
+        else:
+            logger.warning(message)
+        return
+    if isinstance(dataset.CLASSES, str):
+        raise ValueError(
+            f'`CLASSES` in {dataset_name} should be a tuple of str. Add comma if number of '
+            f'classes is 1 as CLASSES = ({dataset.CLASSES},)')
+    for _, module in model.named_modules():
+        if not hasattr(module, 'num_classes'):
+            continue
+        if any(cls.__name__ in _NUM_CLASSES_EXEMPT for cls in type(module).__mro__):
+            continue
+        if module.num_classes != len(dataset.CLASSES):
             raise ValueError(
-                f'`CLASSES` in {dataset_name} should be a tuple of str. Add comma if number of '
-                f'classes is 1 as CLASSES = ({dataset.CLASSES},)')
-        for _, module in model.named_modules():
-            if not hasattr(module, 'num_classes'):
-                continue
-            if any(cls.__name__ in _NUM_CLASSES_EXEMPT for cls in type(module).__mro__):
-                continue
-            if module.num_classes != len(dataset.CLASSES):
-                raise ValueError(
-                    f'The `num_classes` ({module.num_classes}) in {module.__class__.__name__} '
-                    f'of {model.__class__.__name__} does not matches the length of `CLASSES` '
-                    f'{len(dataset.CLASSES)}) in {dataset_name}')
+                f'The `num_classes` ({module.num_classes}) in {module.__class__.__name__} '
+                f'of {model.__class__.__name__} does not matches the length of `CLASSES` '
+                f'{len(dataset.CLASSES)}) in {dataset_name}')
+
+
+@HOOKS.register_module()
+class NumClassCheckHook(Hook):
+    """Run :func:`check_num_classes` before each train/val epoch."""
 
     def before_train_epoch(self, runner) -> None:
-        self._check_head(runner)
+        check_num_classes(runner.model, runner.data_loader.dataset, runner.logger)
 
     def before_val_epoch(self, runner) -> None:
-        self._check_head(runner)
+        check_num_classes(runner.model, runner.data_loader.dataset, runner.logger)

@@ -120,3 +120,12 @@ def test_gpus_without_cuda_is_a_clear_error(run_train, earlier_work_dir):
     result = run_train(TINY_CONFIG, '--work-dir', work_dir, '--gpus', '2')
     assert_one_screen_error(result, 'CUDA is not available')
     assert_untouched(work_dir, files)
+
+
+def test_num_classes_that_disagree_with_the_dataset(run_train, earlier_work_dir):
+    work_dir, files = earlier_work_dir
+    result = run_train(CONFIGS / 'num_classes_mismatch.py', '--work-dir', work_dir,
+                       '--no-validate')
+    assert_one_screen_error(result, 'The `num_classes` (5) in TinyTestDetector',
+                            'does not matches the length of `CLASSES` 3) in TinyTestDataset')
+    assert_untouched(work_dir, files)
