@@ -69,7 +69,8 @@ def test_toy_config_reads_the_generated_layout(tmp_path):
     cfg = Config.fromfile(str(REPO_ROOT / 'configs/toy/faster_rcnn_r18_fpn_toy.py'))
     assert cfg.model.roi_head.bbox_head.num_classes == len(cfg.data.train.classes) == 3
     assert cfg.model.backbone.depth == 18 and cfg.model.backbone.init_cfg is None
-    assert cfg.model.neck.in_channels == [64, 128, 256, 512]
+    base = cfg.model.backbone.base_channels  # ResNet-18 stage i outputs base * 2**i
+    assert cfg.model.neck.in_channels == [base, 2 * base, 4 * base, 8 * base]
     cfg.data.train.data_root = cfg.data.val.data_root = str(tmp_path)
     train_set = build_dataset(cfg.data.train)
     assert len(train_set) == 12 and train_set.CLASSES == CLASSES
