@@ -16,6 +16,7 @@ from mmcv.cnn import fuse_conv_bn
 from mmcv.parallel import MMDataParallel
 
 from mmdet_lite.apis.test import multi_gpu_test, single_gpu_test
+from mmdet_lite.core.fp16 import enable_autocast
 from mmdet_lite.datasets import build_dataloader, build_dataset, replace_ImageToTensor
 from mmdet_lite.models.builder import build_detector
 from mmdet_lite.utils.checkpoint import check_checkpoint, load_checkpoint
@@ -36,6 +37,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--fuse-conv-bn', action='store_true',
                         help='Whether to fuse conv and bn, this will slightly increase the '
                              'inference speed')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed-precision inference: the forward under autocast (float16 on CUDA, '
+                             'bfloat16 on the CPU), post-processing in float32; same as an fp16 '
+                             'section in the config')
     parser.add_argument('--gpu-ids', type=int, nargs='+',
                         help='ids of gpus to use (only applicable to non-distributed testing)')
     parser.add_argument('--format-only', action='store_true',
@@ -137,8 +142,10 @@ def main(argv=None) -> None:
                                    shuffle=False)
 
     model = build_detector(cfg.model, test_cfg=cfg.get('test_cfg'))
+    if args.amp and cfg.get('fp16', None) is None:
+        cfg.fp16 = dict()
     if cfg.get('fp16', None) is not None:
-        warnings.warn('fp16 testing is not supported by mmdet_lite; running in fp32')
+        enable_autocast(model, cfg.fp16.get('dtype'))
     checkpoint = load_checkpoint(model, args.checkpoint, map_location='cpu')
     if args.fuse_conv_bn:
         model = fuse_conv_bn(model)

@@ -40,6 +40,10 @@ def parse_args(argv=None):
                             help='number of gpus to use (only applicable to non-distributed training)')
     group_gpus.add_argument('--gpu-ids', type=int, nargs='+',
                             help='ids of gpus to use (only applicable to non-distributed training)')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: autocast (float16 + loss scaler on CUDA, bfloat16 on '
+                             "the CPU); sets the config's fp16 = dict(loss_scale='dynamic') unless "
+                             'it has an fp16 section')
     parser.add_argument('--seed', type=int, default=None, help='random seed')
     parser.add_argument('--deterministic', action='store_true',
                         help='whether to set deterministic options for CUDNN backend.')
@@ -101,6 +105,8 @@ def load_train_config(args):
         cfg.resume_from = args.resume_from
     if args.auto_resume:
         cfg.auto_resume = True
+    if args.amp and cfg.get('fp16', None) is None:
+        cfg.fp16 = dict(loss_scale='dynamic')
     return cfg
 
 

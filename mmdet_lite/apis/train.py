@@ -12,6 +12,7 @@ from mmcv.runner import (HOOKS, DistSamplerSeedHook, EpochBasedRunner, Optimizer
 from mmcv.utils import build_from_cfg
 from torch.nn.parallel import DistributedDataParallel
 
+from mmdet_lite.core.fp16 import AmpOptimizerHook
 from mmdet_lite.core.hook import CheckInvalidLossHook, ReseedHook, LastCheckpointHook
 from mmdet_lite.datasets.builder import build_dataloader, build_dataset
 from mmdet_lite.utils import get_root_logger
@@ -99,10 +100,11 @@ def _runner_config(cfg) -> None:
 
 
 def _optimizer_hook_config(cfg, distributed: bool):
+    """``cfg.fp16`` set: an ``AmpOptimizerHook`` (mmcv's Fp16OptimizerHook arguments, any device)."""
     fp16_cfg = cfg.get('fp16', None)
     if fp16_cfg is not None:
-        from mmcv.runner import Fp16OptimizerHook
-        return Fp16OptimizerHook(**cfg.optimizer_config, **fp16_cfg, distributed=distributed)
+        hook_args = {key: value for key, value in cfg.optimizer_config.items() if key != 'type'}
+        return AmpOptimizerHook(**hook_args, **fp16_cfg, distributed=distributed)
     if distributed and 'type' not in cfg.optimizer_config:
         return OptimizerHook(**cfg.optimizer_config)
     return cfg.optimizer_config

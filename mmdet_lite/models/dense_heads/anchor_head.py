@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from ...core.anchor import anchor_inside_flags, build_prior_generator, images_to_levels
 from ...core.bbox import build_assigner, build_bbox_coder, build_sampler
+from ...core.fp16 import force_fp32
 from ...core.post_processing import multiclass_nms
 from ...core.utils import multi_apply, unmap
 from ..builder import HEADS, build_loss
@@ -225,6 +226,7 @@ class AnchorHead(BaseDenseHead):
         loss_bbox = self.loss_bbox(bbox_pred, bbox_targets, bbox_weights, avg_factor=num_total_samples)
         return loss_cls, loss_bbox
 
+    @force_fp32
     def loss(self,
              cls_scores: List[torch.Tensor],
              bbox_preds: List[torch.Tensor],
@@ -258,6 +260,7 @@ class AnchorHead(BaseDenseHead):
         return dict(loss_cls=losses_cls, loss_bbox=losses_bbox)
 
     # ------------------------------------------------------------------ inference
+    @force_fp32
     def get_bboxes(self,
                    cls_scores: List[torch.Tensor],
                    bbox_preds: List[torch.Tensor],

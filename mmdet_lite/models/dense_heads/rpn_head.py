@@ -15,6 +15,7 @@ from mmcv.cnn import ConvModule
 from torchvision.ops import nms
 
 from ...core.bbox import bbox_mapping_back
+from ...core.fp16 import force_fp32
 from ...core.post_processing import batched_nms
 from ..builder import HEADS
 from .anchor_head import AnchorHead
@@ -70,6 +71,7 @@ class RPNHead(AnchorHead):
                               gt_bboxes_ignore=gt_bboxes_ignore)
         return dict(loss_rpn_cls=losses['loss_cls'], loss_rpn_bbox=losses['loss_bbox'])
 
+    @force_fp32
     def get_bboxes(self,
                    cls_scores: List[torch.Tensor],
                    bbox_preds: List[torch.Tensor],

@@ -5,7 +5,9 @@ from typing import Dict, List, Sequence, Tuple, Union
 
 import torch
 import torch.distributed as dist
-from mmcv.runner import BaseModule, auto_fp16
+from mmcv.runner import BaseModule
+
+from ...core.fp16 import auto_fp16
 
 
 class BaseDetector(BaseModule, metaclass=ABCMeta):
@@ -83,7 +85,7 @@ class BaseDetector(BaseModule, metaclass=ABCMeta):
             raise ValueError('aug test does not support precomputed proposals')
         return self.aug_test(imgs, img_metas, **kwargs)
 
-    @auto_fp16(apply_to=('img', ))
+    @auto_fp16
     def forward(self, img, img_metas, return_loss: bool = True, **kwargs):
         """Train: ``img`` (N, 3, H, W), ``img_metas`` N dicts, gt kwargs -> losses. Test (``return_loss=False``):
         lists over augmentations -> detections."""

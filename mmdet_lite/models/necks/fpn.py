@@ -9,8 +9,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
-from mmcv.runner import BaseModule, auto_fp16
+from mmcv.runner import BaseModule
 
+from ...core.fp16 import auto_fp16
 from ..builder import NECKS
 
 
@@ -95,7 +96,7 @@ class FPN(BaseModule):
                     ConvModule(extra_in, out_channels, 3, stride=2, padding=1, conv_cfg=conv_cfg,
                                norm_cfg=norm_cfg, act_cfg=act_cfg, inplace=False))
 
-    @auto_fp16()
+    @auto_fp16
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         """inputs: L maps (N, in_channels[i], Hi, Wi) -> ``num_outs`` maps (N, out_channels, H'j, W'j)."""
         if len(inputs) != len(self.in_channels):

@@ -15,6 +15,7 @@ from mmcv.runner import BaseModule
 
 from ..builder import HEADS, build_head, build_roi_extractor, build_shared_head
 from ...core.bbox import bbox2result, bbox2roi, bbox_mapping, build_assigner, build_sampler
+from ...core.fp16 import force_fp32
 from ...core.post_processing import merge_aug_bboxes, multiclass_nms
 
 
@@ -94,24 +95,27 @@ class StandardRoIHead(BaseRoIHead):
             proposal_list: N tensors (Pi, 5) (score column ignored).
             gt_bboxes: N tensors (Gi, 4); gt_labels: N tensors (Gi,).
         """
-        num_imgs = len(img_metas)
         if gt_bboxes_ignore is None:
-            gt_bboxes_ignore = [None] * num_imgs
-        sampling_results = []
-        for i in range(num_imgs):
-            # A zero-width/height ground truth matches nothing by IoU, but added as a proposal it would be a
-            # positive with 0/0 regression targets (NaN loss); MMDetection 2.18 lets that happen.
-            gt = gt_bboxes[i]
-            valid = (gt[:, 2] > gt[:, 0]) & (gt[:, 3] > gt[:, 1])
-            img_gt_bboxes, img_gt_labels = gt[valid], gt_labels[i][valid]
-            assign_result = self.bbox_assigner.assign(proposal_list[i], img_gt_bboxes, gt_bboxes_ignore[i],
-                                                      img_gt_labels)
-            sampling_results.append(
-                self.bbox_sampler.sample(assign_result, proposal_list[i], img_gt_bboxes, img_gt_labels))
+            gt_bboxes_ignore = [None] * len(img_metas)
+        sampling_results = self._assign_and_sample(proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore)
         losses = dict()
         bbox_results = self._bbox_forward_train(x, sampling_results, gt_bboxes, gt_labels, img_metas)
         losses.update(bbox_results['loss_bbox'])
         return losses
+
+    @force_fp32
+    def _assign_and_sample(self, proposal_list: List[torch.Tensor], gt_bboxes: List[torch.Tensor],
+                           gt_labels: List[torch.Tensor], gt_bboxes_ignore: List[Optional[torch.Tensor]]) -> list:
+        """One ``SamplingResult`` per image: proposals (Pi, 5) assigned to ground truths (Gi, 4) and sampled."""
+        sampling_results = []
+        for proposals, gt, labels, gt_ignore in zip(proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore):
+            # A zero-width/height ground truth matches nothing by IoU, but added as a proposal it would be a
+            # positive with 0/0 regression targets (NaN loss); MMDetection 2.18 lets that happen.
+            valid = (gt[:, 2] > gt[:, 0]) & (gt[:, 3] > gt[:, 1])
+            img_gt_bboxes, img_gt_labels = gt[valid], labels[valid]
+            assign_result = self.bbox_assigner.assign(proposals, img_gt_bboxes, gt_ignore, img_gt_labels)
+            sampling_results.append(self.bbox_sampler.sample(assign_result, proposals, img_gt_bboxes, img_gt_labels))
+        return sampling_results
 
     def _bbox_forward(self, x: Sequence[torch.Tensor], rois: torch.Tensor) -> dict:
         """rois (R, 5) -> dict(cls_score (R, K+1), bbox_pred (R, 4K), bbox_feats (R, C, S, S))."""

@@ -9,10 +9,11 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.runner import BaseModule, force_fp32
+from mmcv.runner import BaseModule
 from torch.nn.modules.utils import _pair
 
 from ....core.bbox import build_bbox_coder
+from ....core.fp16 import force_fp32
 from ....core.post_processing import multiclass_nms
 from ....core.utils import multi_apply
 from ...builder import HEADS, build_loss
@@ -111,6 +112,7 @@ class BBoxHead(BaseModule):
             label_weights[-num_neg:] = 1.0
         return labels, label_weights, bbox_targets, bbox_weights
 
+    @force_fp32
     def get_targets(self, sampling_results: list, gt_bboxes: List[torch.Tensor], gt_labels: List[torch.Tensor],
                     rcnn_train_cfg, concat: bool = True) -> Tuple:
         """Targets of all images, concatenated in RoI order when ``concat`` (else lists per image)."""
@@ -126,7 +128,7 @@ class BBoxHead(BaseModule):
         return labels, label_weights, bbox_targets, bbox_weights
 
     # ------------------------------------------------------------------ losses
-    @force_fp32(apply_to=('cls_score', 'bbox_pred'))
+    @force_fp32
     def loss(self,
              cls_score: Optional[torch.Tensor],
              bbox_pred: Optional[torch.Tensor],
@@ -162,7 +164,7 @@ class BBoxHead(BaseModule):
         return losses
 
     # ------------------------------------------------------------------ inference
-    @force_fp32(apply_to=('cls_score', 'bbox_pred'))
+    @force_fp32
     def get_bboxes(self,
                    rois: torch.Tensor,
                    cls_score: Union[torch.Tensor, List[torch.Tensor], None],

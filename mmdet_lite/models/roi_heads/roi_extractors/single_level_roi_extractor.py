@@ -8,10 +8,11 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmcv.runner import BaseModule, force_fp32
+from mmcv.runner import BaseModule
 from torch.nn.modules.utils import _pair
 from torchvision.ops import roi_align, roi_pool
 
+from ....core.fp16 import force_fp32
 from ...builder import ROI_EXTRACTORS
 
 
@@ -105,7 +106,7 @@ class SingleRoIExtractor(BaseModule):
         half_h = (rois[:, 4] - rois[:, 2]) * scale_factor * 0.5
         return torch.stack([rois[:, 0], cx - half_w, cy - half_h, cx + half_w, cy + half_h], dim=-1)
 
-    @force_fp32(apply_to=('feats', ), out_fp16=True)
+    @force_fp32
     def forward(self, feats: Sequence[torch.Tensor], rois: torch.Tensor,
                 roi_scale_factor: Optional[float] = None) -> torch.Tensor:
         """feats: L maps (N, C, Hl, Wl); rois (R, 5) -> (R, C, S, S)."""
