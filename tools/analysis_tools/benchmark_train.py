@@ -2,21 +2,27 @@
 torchvision's ``fasterrcnn_resnet50_fpn`` on the same random batch, in one process.
 
     python tools/analysis_tools/benchmark_train.py [--shape 2 3 512 672] [--steps 5] [--warmup 2] [--threads N]
+                                                   [--rows NAME ...]
 
 All rows are built first and warmed up (``--warmup`` steps each); the ``--steps`` timed steps are then
 interleaved (row A, row B, row A, ...) so that load from other processes on a shared CPU hits every row
-alike. Reported: median seconds per step, RoIs pooled per step (random weights make torchvision drop
-degenerate proposals, so its RoI head may see fewer RoIs), and peak RSS of the process after each row
-was built and warmed up (a high-water mark: it only grows). Rows are registered in ``ROWS``
-(name -> factory returning a ``Row``), so variants such as AMP or channels_last are one more factory.
+alike. Reported as a Markdown table: median seconds per step, images per second, RoIs pooled per step
+(random weights make torchvision drop degenerate proposals, so its RoI head may see fewer RoIs), peak RSS
+of the process after each row was built and warmed up (a high-water mark: it only grows), and the speed-up
+over ``mmdet_lite`` (fp32, NCHW), with the load average at the end. Rows are registered in ``ROWS``:
+mmdet_lite in fp32 or ``--amp``'s autocast (bfloat16 on the CPU), NCHW or ``channels_last`` (the model
+config's ``channels_last`` switch), with torch's default or foreach SGD; torchvision in fp32 or under
+bfloat16 autocast.
 """
 import argparse
+import os
 import logging
 import resource
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Tuple
+from functools import partial
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from mmcv import Config
@@ -33,6 +39,7 @@ class Row:
     roi_module: torch.nn.Module
     count_rois: Callable[[tuple], int]
     times: List[float] = field(default_factory=list)
+    peak_rss_mib: float = 0.0
     rois: List[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -51,19 +58,23 @@ def make_batch(shape: Tuple[int, int, int, int], boxes_per_img: int, seed: int =
     return dict(imgs=imgs, gt_bboxes=gt_bboxes, gt_labels=gt_labels)
 
 
-def mmdet_lite_row(batch: dict, args, channels_last: bool = False) -> Row:
+def mmdet_lite_row(batch: dict, args, channels_last: bool = False, amp: bool = False,
+                   foreach: Optional[bool] = None) -> Row:
+    """The training step of ``tools/train.py``: ``train_step`` (under autocast when ``amp``, as
+    ``AmpOptimizerHook`` sets it up: bfloat16 on the CPU, no loss scaler), backward, SGD step."""
+    from mmdet_lite.core.fp16 import enable_autocast
     from mmdet_lite.models import build_detector
     cfg = Config.fromfile(CONFIG)
     cfg.model.backbone.init_cfg = None
+    cfg.model.channels_last = channels_last
     model = build_detector(cfg.model)
     model.init_weights()
     model.train()
-    imgs = batch['imgs']
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        imgs = imgs.contiguous(memory_format=torch.channels_last)
+    if amp:
+        enable_autocast(model)
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=args.lr, momentum=0.9,
-                                weight_decay=1e-4)
+                                weight_decay=1e-4, foreach=foreach)
+    imgs = batch['imgs']
     num_imgs, _, height, width = imgs.shape
     shape = (height, width, 3)
 
@@ -80,7 +91,7 @@ def mmdet_lite_row(batch: dict, args, channels_last: bool = False) -> Row:
     return Row(step, model.roi_head.bbox_roi_extractor, lambda inputs: inputs[1].shape[0])
 
 
-def _torchvision_step(model: torch.nn.Module, batch: dict, args) -> Row:
+def _torchvision_step(model: torch.nn.Module, batch: dict, args, bf16: bool = False) -> Row:
     model.train()
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=args.lr, momentum=0.9,
                                 weight_decay=1e-4)
@@ -89,7 +100,8 @@ def _torchvision_step(model: torch.nn.Module, batch: dict, args) -> Row:
     targets = [dict(boxes=b, labels=l + 1) for b, l in zip(batch['gt_bboxes'], batch['gt_labels'])]
 
     def step() -> float:
-        losses = model(images, targets)
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+            losses = model(images, targets)
         loss = sum(losses.values())
         optimizer.zero_grad()
         loss.backward()
@@ -105,12 +117,12 @@ def _no_resize_kwargs(batch: dict) -> dict:
     return dict(min_size=min(height, width), max_size=max(height, width))
 
 
-def torchvision_row(batch: dict, args) -> Row:
+def torchvision_row(batch: dict, args, bf16: bool = False) -> Row:
     """``fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None)``: all layers train, BatchNorm in train mode."""
     from torchvision.models.detection import fasterrcnn_resnet50_fpn
     model = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=NUM_CLASSES + 1,
                                     **_no_resize_kwargs(batch))
-    return _torchvision_step(model, batch, args)
+    return _torchvision_step(model, batch, args, bf16=bf16)
 
 
 def torchvision_matched_row(batch: dict, args) -> Row:
@@ -128,15 +140,15 @@ def torchvision_matched_row(batch: dict, args) -> Row:
     return _torchvision_step(model, batch, args)
 
 
-def mmdet_lite_channels_last_row(batch: dict, args) -> Row:
-    """mmdet_lite with channels_last weights and input (oneDNN's preferred layout on CPU)."""
-    return mmdet_lite_row(batch, args, channels_last=True)
-
-
 ROWS: Dict[str, Callable] = {
-    'mmdet_lite': mmdet_lite_row,
-    'mmdet_lite_channels_last': mmdet_lite_channels_last_row,
+    'mmdet_lite': mmdet_lite_row,  # fp32, NCHW: the baseline of the speed-up column
+    'mmdet_lite_channels_last': partial(mmdet_lite_row, channels_last=True),
+    'mmdet_lite_channels_last_foreach': partial(mmdet_lite_row, channels_last=True, foreach=True),
+    'mmdet_lite_amp': partial(mmdet_lite_row, amp=True),
+    'mmdet_lite_amp_channels_last': partial(mmdet_lite_row, channels_last=True, amp=True),
+    'mmdet_lite_amp_channels_last_foreach': partial(mmdet_lite_row, channels_last=True, amp=True, foreach=True),
     'torchvision': torchvision_row,
+    'torchvision_bf16': partial(torchvision_row, bf16=True),
     'torchvision_matched': torchvision_matched_row,
 }
 
@@ -153,7 +165,9 @@ def parse_args(argv=None):
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps per row')
     parser.add_argument('--threads', type=int, default=None, help='torch.set_num_threads')
     parser.add_argument('--lr', type=float, default=1e-3)
-    parser.add_argument('--rows', nargs='+', default=['mmdet_lite', 'torchvision', 'torchvision_matched'],
+    parser.add_argument('--rows', nargs='+', default=['mmdet_lite', 'mmdet_lite_channels_last', 'mmdet_lite_amp',
+                                                      'mmdet_lite_amp_channels_last', 'torchvision',
+                                                      'torchvision_bf16'],
                         choices=list(ROWS))
     return parser.parse_args(argv)
 
@@ -175,22 +189,25 @@ def main(argv=None) -> None:
         rows[name] = ROWS[name](batch, args)
         for _ in range(args.warmup):
             rows[name].step()
-        print(f'built and warmed up {name:22s} peak RSS {peak_rss_mib():8.0f} MiB', flush=True)
+        rows[name].peak_rss_mib = peak_rss_mib()
+        print(f'built and warmed up {name:38s} peak RSS {rows[name].peak_rss_mib:8.0f} MiB', flush=True)
     for _ in range(args.steps):
         for row in rows.values():
             start = time.perf_counter()
             row.step()
             row.times.append(time.perf_counter() - start)
     medians = {name: statistics.median(row.times) for name, row in rows.items()}
+    num_imgs = args.shape[0]
+    baseline = medians.get('mmdet_lite')
+    print(f'load average {" ".join(f"{load:.2f}" for load in os.getloadavg())}')
+    print(f'| {"row":38s} | s/step | img/s | min..max s | RoIs/step | peak RSS MiB | vs mmdet_lite |')
+    print(f'|{"-" * 40}|-------:|------:|-----------:|----------:|-------------:|--------------:|')
     for name, row in rows.items():
         timed_rois = row.rois[-args.steps:]
-        print(f'{name:22s} {medians[name]:8.3f} s/step  (min {min(row.times):.3f}, max {max(row.times):.3f})  '
-              f'RoIs/step {statistics.median(timed_rois):6.0f}')
-    print(f'peak RSS {peak_rss_mib():.0f} MiB')
-    if 'mmdet_lite' in medians:
-        for name, median in medians.items():
-            if name != 'mmdet_lite':
-                print(f'speed-up of mmdet_lite over {name}: {median / medians["mmdet_lite"]:.2f}x')
+        speed_up = f'{baseline / medians[name]:.2f}x' if baseline else '-'
+        print(f'| {name:38s} | {medians[name]:6.3f} | {num_imgs / medians[name]:5.2f} | '
+              f'{min(row.times):.2f}..{max(row.times):.2f} | {statistics.median(timed_rois):9.0f} | '
+              f'{row.peak_rss_mib:12.0f} | {speed_up:>13s} |')
 
 
 if __name__ == '__main__':
