@@ -55,7 +55,9 @@ class AmpOptimizerHook(OptimizerHook):
         enable_autocast(runner.model, dtype)
         if dtype == torch.float16:
             self.loss_scaler = self._build_scaler(device_type)
-        saved_state = runner.meta.get('fp16', {}).get('loss_scaler') if runner.meta else None
+        if runner.meta is None:  # a runner built without meta: the scaler state still needs a home
+            runner.meta = {}
+        saved_state = runner.meta.get('fp16', {}).get('loss_scaler')
         if self.loss_scaler is not None and saved_state is not None:
             self.loss_scaler.load_state_dict(saved_state)
         scaler_note = (f'loss scale {self.loss_scaler.get_scale()}' if self.loss_scaler is not None
