@@ -13,7 +13,7 @@ from mmcv.utils import build_from_cfg
 from torch.nn.parallel import DistributedDataParallel
 
 from mmdet_lite.core.fp16 import AmpOptimizerHook
-from mmdet_lite.core.hook import CheckInvalidLossHook, ReseedHook, LastCheckpointHook
+from mmdet_lite.core.hook import CheckInvalidLossHook, LastCheckpointHook, ReseedHook
 from mmdet_lite.datasets.builder import build_dataloader, build_dataset
 from mmdet_lite.utils import get_root_logger
 from mmdet_lite.utils.checkpoint import find_latest_checkpoint, resume_runner
@@ -119,7 +119,8 @@ def _register_eval_hook(runner, cfg, distributed: bool) -> None:
     val_dataset = build_dataset(cfg.data.val, dict(test_mode=True))
     val_dataloader = build_dataloader(val_dataset, samples_per_gpu=val_samples_per_gpu,
                                       workers_per_gpu=cfg.data.workers_per_gpu,
-                                      dist=distributed, shuffle=False)
+                                      dist=distributed, shuffle=False,
+                                      pin_memory=cfg.data.get('pin_memory', False))
     eval_cfg = dict(cfg.get('evaluation', {}))
     eval_cfg['by_epoch'] = cfg.runner['type'] != 'IterBasedRunner'
     hook_class = DistEvalHook if distributed else EvalHook
@@ -152,7 +153,8 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
         build_dataloader(ds, cfg.data.samples_per_gpu, cfg.data.workers_per_gpu,
                          num_gpus=len(cfg.gpu_ids), dist=distributed, seed=cfg.seed,
                          runner_type=runner_type,
-                         persistent_workers=cfg.data.get('persistent_workers', False))
+                         persistent_workers=cfg.data.get('persistent_workers', False),
+                         pin_memory=cfg.data.get('pin_memory', False))
         for ds in datasets
     ]
     model = wrap_model(model, cfg, distributed)

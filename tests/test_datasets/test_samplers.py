@@ -74,3 +74,9 @@ def test_worker_seed_follows_torch_worker_seed(monkeypatch):
     first = np.random.rand()
     np.random.seed(7)
     assert first == np.random.rand()
+
+
+def test_build_dataloader_passes_loader_options_through():
+    loader = build_dataloader(FlagDataset([0, 1] * 4), samples_per_gpu=2, workers_per_gpu=1,
+                              dist=False, persistent_workers=True, pin_memory=True)
+    assert loader.pin_memory and loader.persistent_workers and loader.num_workers == 1
