@@ -14,23 +14,8 @@ class RandomSampler(BaseSampler):
     """Pick positives (gt_inds > 0) and negatives (gt_inds == 0) at random.
 
     Random draws use ``torch.randperm`` on the global CPU generator, so ``torch.manual_seed``
-    makes sampling reproducible on every device.
-
-    Args:
-        num: number of boxes sampled per image.
-        pos_fraction: upper bound of the positive fraction.
-        neg_pos_ub: negatives are at most ``neg_pos_ub * max(1, #pos)`` (disabled when < 0).
-        add_gt_as_proposals: prepend the ground truths to the candidates.
-        **kwargs: ignored (e.g. ``context`` passed by heads).
+    makes sampling reproducible on every device. Arguments as :class:`BaseSampler`.
     """
-
-    def __init__(self,
-                 num: int,
-                 pos_fraction: float,
-                 neg_pos_ub: float = -1,
-                 add_gt_as_proposals: bool = True,
-                 **kwargs: Any) -> None:
-        super().__init__(num, pos_fraction, neg_pos_ub, add_gt_as_proposals)
 
     def random_choice(self, gallery: Union[torch.Tensor, np.ndarray, list],
                       num: int) -> Union[torch.Tensor, np.ndarray]:
