@@ -71,6 +71,13 @@ def _load_pretrained(module: nn.Module, checkpoint: str) -> None:
         update_init_info(module, init_info=f'PretrainedInit: load from {checkpoint}')
 
 
+def _maybe_checkpointed(inner_forward, x: torch.Tensor, with_cp: bool) -> torch.Tensor:
+    """``inner_forward(x)``, recomputed in backward instead of stored when ``with_cp``."""
+    if with_cp and x.requires_grad:
+        return cp.checkpoint(inner_forward, x, use_reentrant=False)
+    return inner_forward(x)
+
+
 class BasicBlock(BaseModule):
     """Two 3x3 convs with identity shortcut (ResNet-18/34). Output channels = ``planes``."""
 
@@ -120,11 +127,7 @@ class BasicBlock(BaseModule):
             out = self.norm2(self.conv2(out))
             return out + identity
 
-        if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(_inner_forward, x, use_reentrant=False)
-        else:
-            out = _inner_forward(x)
-        return self.relu(out)
+        return self.relu(_maybe_checkpointed(_inner_forward, x, self.with_cp))
 
 
 class Bottleneck(BaseModule):
@@ -194,11 +197,7 @@ class Bottleneck(BaseModule):
             out = self.norm3(self.conv3(out))
             return out + identity
 
-        if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(_inner_forward, x, use_reentrant=False)
-        else:
-            out = _inner_forward(x)
-        return self.relu(out)
+        return self.relu(_maybe_checkpointed(_inner_forward, x, self.with_cp))
 
 
 class ResLayer(Sequential):
