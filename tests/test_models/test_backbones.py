@@ -6,7 +6,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdet_lite.models import build_backbone
-from mmdet_lite.models.backbones.resnet import resolve_pretrained_file
+from mmdet_lite.models.backbones.resnet import ResNet, resolve_pretrained_file
 
 
 def test_resnet50_outputs_four_stages_at_strides_4_to_32():
@@ -100,3 +100,19 @@ def test_pretrained_loads_cached_torchvision_file(tmp_path, monkeypatch):
     model.init_weights()
     for name, value in source.state_dict().items():
         assert torch.equal(model.state_dict()[name], value), name
+
+
+def test_with_cp_gives_the_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    plain = ResNet(depth=18, norm_eval=False)
+    checkpointed = ResNet(depth=18, norm_eval=False, with_cp=True)
+    checkpointed.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    outs = [sum(o.sum() for o in model(x.clone().requires_grad_())) for model in
+            (plain, checkpointed)]
+    assert torch.allclose(outs[0], outs[1])
+    for out in outs:
+        out.backward()
+    grad = dict(checkpointed.named_parameters())
+    for name, param in plain.named_parameters():
+        assert torch.allclose(param.grad, grad[name].grad, atol=1e-6), name
