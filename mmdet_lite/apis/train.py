@@ -7,9 +7,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from mmcv.parallel import MMDataParallel
-from mmcv.runner import (HOOKS, DistSamplerSeedHook, EpochBasedRunner, OptimizerHook,
+from mmcv.runner import (DistSamplerSeedHook, EpochBasedRunner, OptimizerHook,
                          build_optimizer, build_runner, get_dist_info)
-from mmcv.utils import build_from_cfg
 from torch.nn.parallel import DistributedDataParallel
 
 from mmdet_lite.core.fp16 import AmpOptimizerHook
@@ -127,20 +126,6 @@ def _register_eval_hook(runner, cfg, distributed: bool) -> None:
     runner.register_hook(hook_class(val_dataloader, **eval_cfg), priority='LOW')
 
 
-def _register_custom_hooks(runner, cfg) -> None:
-    custom_hooks = cfg.get('custom_hooks', None)
-    if not custom_hooks:
-        return
-    if not isinstance(custom_hooks, list):
-        raise TypeError(f'custom_hooks expect list type, but got {type(custom_hooks)}')
-    for hook_cfg in custom_hooks:
-        if not isinstance(hook_cfg, dict):
-            raise TypeError(f'Each item in custom_hooks expects dict type, but got {type(hook_cfg)}')
-        hook_cfg = hook_cfg.copy()
-        priority = hook_cfg.pop('priority', 'NORMAL')
-        runner.register_hook(build_from_cfg(hook_cfg, HOOKS), priority=priority)
-
-
 def train_detector(model, dataset, cfg, distributed=False, validate=False, timestamp=None,
                    meta=None):
     """Build loaders, wrapper, optimizer, runner and hooks from ``cfg``, then run the workflow."""
@@ -178,7 +163,7 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
         runner.register_hook(DistSamplerSeedHook())
     if validate:
         _register_eval_hook(runner, cfg, distributed)
-    _register_custom_hooks(runner, cfg)
+    runner.register_custom_hooks(cfg.get('custom_hooks', None))
 
     resume_from = cfg.resume_from
     if resume_from is None and cfg.get('auto_resume'):
