@@ -178,10 +178,11 @@ def train(args, cfg, model, datasets, distributed, device_note, timestamp, logge
     dash_line = '-' * 60 + '\n'
     logger.info('Environment info:\n' + dash_line + env_info + '\n' + dash_line)
     meta['env_info'] = env_info
-    meta['config'] = cfg.pretty_text
+    # pretty_text runs yapf over the whole config: format it once.
+    meta['config'] = config_text = cfg.pretty_text
     logger.info(f'Distributed training: {distributed}')
     logger.info(device_note)
-    logger.info(f'Config:\n{cfg.pretty_text}')
+    logger.info(f'Config:\n{config_text}')
     logger.info(f'Set random seed to {cfg.seed}, deterministic: {args.deterministic}')
     meta['seed'] = cfg.seed
     meta['exp_name'] = osp.basename(args.config)
