@@ -57,16 +57,13 @@ def resolve_pretrained_file(checkpoint: str) -> str:
 def _load_pretrained(module: nn.Module, checkpoint: str) -> None:
     """Non-strict weights-only load of ``checkpoint`` into ``module`` (mmcv ``PretrainedInit`` semantics)."""
     from mmcv.cnn.utils.weight_init import update_init_info
-    from mmcv.runner import load_state_dict
     from mmcv.utils import get_logger
+
+    from mmdet_lite.utils.checkpoint import load_checkpoint
     path = resolve_pretrained_file(checkpoint)
     logger = get_logger('mmcv')
     logger.info(f'load model from: {checkpoint}')
-    state = torch.load(path, map_location='cpu', weights_only=True)
-    if isinstance(state, dict) and 'state_dict' in state:
-        state = state['state_dict']
-    state = {(k[7:] if k.startswith('module.') else k): v for k, v in state.items()}
-    load_state_dict(module, state, strict=False, logger=logger)
+    load_checkpoint(module, path, map_location='cpu', strict=False, logger=logger)
     if hasattr(module, '_params_init_info'):
         update_init_info(module, init_info=f'PretrainedInit: load from {checkpoint}')
 
