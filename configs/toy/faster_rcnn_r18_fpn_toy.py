@@ -34,9 +34,7 @@ model = dict(
         # matches a 16 px anchor (IoU 0.64) rather than only COCO's smallest, 32 px (IoU 0.39).
         anchor_generator=dict(scales=[4])),
     roi_head=dict(
-        # sampling_ratio=2: a fixed 2x2 samples per bin (adaptive would take up to 3x3 for a
-        # 60 px RoI on P2) bounds RoIAlign's backward, single-threaded on the CPU.
-        bbox_roi_extractor=dict(roi_layer=dict(sampling_ratio=2), out_channels=neck_channels),
+        bbox_roi_extractor=dict(out_channels=neck_channels),
         bbox_head=dict(in_channels=neck_channels, fc_out_channels=256,
                        num_classes=len(classes))),
     # At most 4 objects per image: far fewer proposals and sampled RoIs than COCO's suffice and

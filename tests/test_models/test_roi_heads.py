@@ -29,7 +29,8 @@ def test_each_roi_is_pooled_from_its_level():
     rois = _square_rois([50, 150, 300, 500])
     out = _extractor()(feats, rois)
     assert tuple(out.shape) == (4, 2, 7, 7)
-    assert [out[i].unique().tolist() for i in range(4)] == [[0.0], [1.0], [2.0], [3.0]]
+    for level in range(4):  # bilinear weights sum to 1 up to float32 rounding
+        torch.testing.assert_close(out[level], torch.full_like(out[level], float(level)))
 
 
 def test_empty_levels_still_give_gradient_to_all_levels():

@@ -1,5 +1,6 @@
 """RoI feature extraction from the FPN level that matches each RoI's scale (MMDetection 2.x
-``SingleRoIExtractor``), with ``RoIAlign`` backed by ``torchvision.ops.roi_align``.
+``SingleRoIExtractor``), with ``RoIAlign`` backed by ``torchvision.ops.roi_align`` on GPUs and by a sparse
+matrix product (``sparse_roi_align``, the same function) on the CPU.
 
 Symbols: R RoIs as ``(R, 5)`` rows ``(batch_idx, x1, y1, x2, y2)`` in input-image pixels; L levels with
 strides ``featmap_strides``; C ``out_channels``; S x S the RoI output size.
@@ -14,12 +15,15 @@ from torchvision.ops import roi_align, roi_pool
 
 from ....core.fp16 import force_fp32
 from ...builder import ROI_EXTRACTORS
+from .sparse_roi_align import sparse_roi_align
 
 
 class RoIAlign(nn.Module):
     """mmcv's ``RoIAlign`` interface over torchvision: ``forward(features (N, C, H, W), rois (R, 5))``
     -> ``(R, C, S, S)``. ``sampling_ratio <= 0`` is adaptive (ceil(roi_size / S) samples per bin);
-    ``aligned=True`` shifts boxes by -0.5 pixel (continuous pixel model)."""
+    ``aligned=True`` shifts boxes by -0.5 pixel (continuous pixel model). On the CPU it runs as
+    ``sparse_roi_align``, which computes the same values several times faster than torchvision's CPU kernel
+    (whose backward took half of a training step)."""
 
     def __init__(self,
                  output_size: Union[int, Tuple[int, int]],
@@ -38,6 +42,9 @@ class RoIAlign(nn.Module):
         self.aligned = aligned
 
     def forward(self, features: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        if features.device.type == 'cpu' and features.dtype in (torch.float32, torch.float64):
+            return sparse_roi_align(features, rois, self.output_size, self.spatial_scale, self.sampling_ratio,
+                                    self.aligned)
         return roi_align(features, rois.to(features.dtype), self.output_size, self.spatial_scale,
                          self.sampling_ratio, self.aligned)
 
