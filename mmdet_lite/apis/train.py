@@ -7,12 +7,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from mmcv.parallel import MMDataParallel
-from mmcv.runner import (DistSamplerSeedHook, EpochBasedRunner, OptimizerHook,
-                         build_optimizer, build_runner, get_dist_info)
+from mmcv.runner import (DistSamplerSeedHook, OptimizerHook, build_optimizer, build_runner,
+                         get_dist_info)
 from torch.nn.parallel import DistributedDataParallel
 
 from mmdet_lite.core.fp16 import AmpOptimizerHook
 from mmdet_lite.core.hook import CheckInvalidLossHook, LastCheckpointHook, ReseedHook
+from mmdet_lite.core.runner import EpochBasedRunner  # registers it under mmcv's name
 from mmdet_lite.datasets.builder import build_dataloader, build_dataset
 from mmdet_lite.utils import get_root_logger
 from mmdet_lite.utils.checkpoint import find_latest_checkpoint, resume_runner

@@ -1,0 +1,3 @@
+from .epoch_based_runner import EpochBasedRunner
+
+__all__ = ['EpochBasedRunner']
