@@ -2,7 +2,7 @@
 torchvision's ``fasterrcnn_resnet50_fpn`` on the same random batch, in one process.
 
     python tools/analysis_tools/benchmark_train.py [--shape 2 3 512 672] [--steps 5] [--warmup 2] [--threads N]
-                                                   [--rows NAME ...]
+                                                   [--rows NAME ...] [--device cpu|cuda]
 
 All rows are built first and warmed up (``--warmup`` steps each); the ``--steps`` timed steps are then
 interleaved (row A, row B, row A, ...) so that load from other processes on a shared CPU hits every row
@@ -12,7 +12,9 @@ of the process after each row was built and warmed up (a high-water mark: it onl
 over ``mmdet_lite`` (fp32, NCHW), with the load average at the end. Rows are registered in ``ROWS``:
 mmdet_lite in fp32 or ``--amp``'s autocast (bfloat16 on the CPU), NCHW or ``channels_last`` (the model
 config's ``channels_last`` switch), with torch's default or foreach SGD; torchvision in fp32 or under
-bfloat16 autocast.
+bfloat16 autocast. With ``--device cuda`` the steps run on the GPU (``--amp`` then means float16 autocast
+with a dynamic ``GradScaler``, as ``AmpOptimizerHook`` does there), each timed up to a synchronize, and
+the memory column is the GPU's peak allocation.
 """
 import argparse
 import os
@@ -39,14 +41,15 @@ class Row:
     roi_module: torch.nn.Module
     count_rois: Callable[[tuple], int]
     times: List[float] = field(default_factory=list)
-    peak_rss_mib: float = 0.0
+    peak_memory_mib: float = 0.0
     rois: List[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.roi_module.register_forward_hook(lambda _m, inputs, _out: self.rois.append(self.count_rois(inputs)))
 
 
-def make_batch(shape: Tuple[int, int, int, int], boxes_per_img: int, seed: int = 0) -> dict:
+def make_batch(shape: Tuple[int, int, int, int], boxes_per_img: int, seed: int = 0,
+               device: str = 'cpu') -> dict:
     """Random images (N, C, H, W) and ``boxes_per_img`` random boxes / labels in [0, 80) per image."""
     num_imgs, channels, height, width = shape
     gen = torch.Generator().manual_seed(seed)
@@ -55,23 +58,27 @@ def make_batch(shape: Tuple[int, int, int, int], boxes_per_img: int, seed: int =
     wh = (0.1 + 0.2 * torch.rand(num_imgs, boxes_per_img, 2, generator=gen)) * torch.tensor([width, height])
     gt_bboxes = list(torch.cat([xy, xy + wh], dim=-1))
     gt_labels = list(torch.randint(0, NUM_CLASSES, (num_imgs, boxes_per_img), generator=gen))
-    return dict(imgs=imgs, gt_bboxes=gt_bboxes, gt_labels=gt_labels)
+    return dict(imgs=imgs.to(device), gt_bboxes=[b.to(device) for b in gt_bboxes],
+                gt_labels=[l.to(device) for l in gt_labels])
 
 
 def mmdet_lite_row(batch: dict, args, channels_last: bool = False, amp: bool = False,
                    foreach: Optional[bool] = None) -> Row:
     """The training step of ``tools/train.py``: ``train_step`` (under autocast when ``amp``, as
     ``AmpOptimizerHook`` sets it up: bfloat16 on the CPU, no loss scaler), backward, SGD step."""
-    from mmdet_lite.core.fp16 import enable_autocast
+    from mmdet_lite.core.fp16 import autocast_dtype, enable_autocast
     from mmdet_lite.models import build_detector
     cfg = Config.fromfile(CONFIG)
     cfg.model.backbone.init_cfg = None
     cfg.model.channels_last = channels_last
     model = build_detector(cfg.model)
     model.init_weights()
+    model.to(args.device)
     model.train()
+    # float16 needs a loss scaler, bfloat16 (the CPU's) does not
+    scaler = torch.amp.GradScaler('cuda') if amp and args.device == 'cuda' else None
     if amp:
-        enable_autocast(model)
+        enable_autocast(model, autocast_dtype(args.device))
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=args.lr, momentum=0.9,
                                 weight_decay=1e-4, foreach=foreach)
     imgs = batch['imgs']
@@ -84,14 +91,20 @@ def mmdet_lite_row(batch: dict, args, channels_last: bool = False, amp: bool = F
         data = dict(img=imgs, img_metas=metas, gt_bboxes=batch['gt_bboxes'], gt_labels=batch['gt_labels'])
         outputs = model.train_step(data, optimizer)
         optimizer.zero_grad()
-        outputs['loss'].backward()
-        optimizer.step()
+        if scaler is None:
+            outputs['loss'].backward()
+            optimizer.step()
+        else:
+            scaler.scale(outputs['loss']).backward()
+            scaler.step(optimizer)
+            scaler.update()
         return outputs['log_vars']['loss']
 
     return Row(step, model.roi_head.bbox_roi_extractor, lambda inputs: inputs[1].shape[0])
 
 
 def _torchvision_step(model: torch.nn.Module, batch: dict, args, bf16: bool = False) -> Row:
+    model.to(args.device)
     model.train()
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=args.lr, momentum=0.9,
                                 weight_decay=1e-4)
@@ -100,7 +113,7 @@ def _torchvision_step(model: torch.nn.Module, batch: dict, args, bf16: bool = Fa
     targets = [dict(boxes=b, labels=l + 1) for b, l in zip(batch['gt_bboxes'], batch['gt_labels'])]
 
     def step() -> float:
-        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(args.device, dtype=torch.bfloat16, enabled=bf16):
             losses = model(images, targets)
         loss = sum(losses.values())
         optimizer.zero_grad()
@@ -153,7 +166,10 @@ ROWS: Dict[str, Callable] = {
 }
 
 
-def peak_rss_mib() -> float:
+def peak_memory_mib(device: str = 'cpu') -> float:
+    """Peak resident memory of the process, or the GPU's peak allocation with ``device='cuda'``."""
+    if device == 'cuda':
+        return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -165,6 +181,7 @@ def parse_args(argv=None):
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps per row')
     parser.add_argument('--threads', type=int, default=None, help='torch.set_num_threads')
     parser.add_argument('--lr', type=float, default=1e-3)
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     parser.add_argument('--rows', nargs='+', default=['mmdet_lite', 'mmdet_lite_channels_last', 'mmdet_lite_amp',
                                                       'mmdet_lite_amp_channels_last', 'torchvision',
                                                       'torchvision_bf16'],
@@ -180,34 +197,41 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     get_logger('mmcv', log_level=logging.WARNING)  # silence the per-parameter init report
     torch.manual_seed(0)
-    batch = make_batch(tuple(args.shape), args.boxes)
-    print(f'input {tuple(args.shape)}, {args.boxes} boxes/img, threads {torch.get_num_threads()}, '
+    cuda = args.device == 'cuda'
+    memory = 'peak GPU MiB' if cuda else 'peak RSS MiB'
+    batch = make_batch(tuple(args.shape), args.boxes, device=args.device)
+    where = torch.cuda.get_device_name() if cuda else f'threads {torch.get_num_threads()}'
+    print(f'input {tuple(args.shape)}, {args.boxes} boxes/img, {where}, '
           f'{args.warmup} warm-up + {args.steps} timed steps, torch {torch.__version__}')
     rows = {}
     for name in args.rows:
         torch.manual_seed(0)
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
         rows[name] = ROWS[name](batch, args)
         for _ in range(args.warmup):
             rows[name].step()
-        rows[name].peak_rss_mib = peak_rss_mib()
-        print(f'built and warmed up {name:38s} peak RSS {rows[name].peak_rss_mib:8.0f} MiB', flush=True)
+        rows[name].peak_memory_mib = peak_memory_mib(args.device)
+        print(f'built and warmed up {name:38s} {memory} {rows[name].peak_memory_mib:8.0f}', flush=True)
     for _ in range(args.steps):
         for row in rows.values():
             start = time.perf_counter()
             row.step()
+            if cuda:
+                torch.cuda.synchronize()
             row.times.append(time.perf_counter() - start)
     medians = {name: statistics.median(row.times) for name, row in rows.items()}
     num_imgs = args.shape[0]
     baseline = medians.get('mmdet_lite')
     print(f'load average {" ".join(f"{load:.2f}" for load in os.getloadavg())}')
-    print(f'| {"row":38s} | s/step | img/s | min..max s | RoIs/step | peak RSS MiB | vs mmdet_lite |')
+    print(f'| {"row":38s} | s/step | img/s | min..max s | RoIs/step | {memory} | vs mmdet_lite |')
     print(f'|{"-" * 40}|-------:|------:|-----------:|----------:|-------------:|--------------:|')
     for name, row in rows.items():
         timed_rois = row.rois[-args.steps:]
         speed_up = f'{baseline / medians[name]:.2f}x' if baseline else '-'
         print(f'| {name:38s} | {medians[name]:6.3f} | {num_imgs / medians[name]:5.2f} | '
               f'{min(row.times):.2f}..{max(row.times):.2f} | {statistics.median(timed_rois):9.0f} | '
-              f'{row.peak_rss_mib:12.0f} | {speed_up:>13s} |')
+              f'{row.peak_memory_mib:12.0f} | {speed_up:>13s} |')
 
 
 if __name__ == '__main__':
