@@ -102,4 +102,3 @@ runner = dict(type='EpochBasedRunner', max_epochs=12)
 evaluation = dict(interval=1, metric='bbox')
 checkpoint_config = dict(interval=1, max_keep_ckpts=2)  # 12 epochs: keep the disk use small
 log_config = dict(interval=10, hooks=[dict(type='TextLoggerHook')])
-dist_params = dict(backend='gloo')
