@@ -15,6 +15,7 @@ from mmdet_lite.core.fp16 import AmpOptimizerHook
 from mmdet_lite.core.hook import CheckInvalidLossHook, LastCheckpointHook, ReseedHook
 from mmdet_lite.core.runner import EpochBasedRunner  # registers it under mmcv's name
 from mmdet_lite.datasets.builder import build_dataloader, build_dataset
+from mmdet_lite.datasets.prefetch_loader import PrefetchLoader
 from mmdet_lite.utils import get_root_logger
 from mmdet_lite.utils.checkpoint import find_latest_checkpoint, resume_runner
 from mmdet_lite.utils.dist import MMDistributedDataParallel
@@ -143,6 +144,8 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
                          pin_memory=cfg.data.get('pin_memory', False))
         for ds in datasets
     ]
+    # batches from loader workers are received on a background thread, off the training step
+    data_loaders = [PrefetchLoader(loader) if loader.num_workers > 0 else loader for loader in data_loaders]
     model = wrap_model(model, cfg, distributed)
     optimizer = build_optimizer(model, cfg.optimizer)
     runner = build_runner(cfg.runner, default_args=dict(
