@@ -10,7 +10,7 @@ from mmcv.runner import get_dist_info
 from mmcv.utils import Registry, build_from_cfg
 from torch.utils.data import DataLoader
 
-from .samplers import (DistributedGroupSampler, DistributedSampler, GroupSampler,
+from .samplers import (DistributedGroupSampler, DistributedSampler, GroupSampler, SeededSampler,
                        InfiniteBatchSampler, InfiniteGroupBatchSampler)
 
 DATASETS = Registry('dataset')
@@ -82,6 +82,8 @@ def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, num_gp
         sampler = DistributedSampler(dataset, world_size, rank, shuffle=False, seed=seed)
     else:
         sampler = GroupSampler(dataset, samples_per_gpu) if shuffle else None
+    if shuffle:  # training: augmentation seeds travel with the indices
+        sampler = SeededSampler(sampler)
     return _data_loader(dataset, num_workers, samples_per_gpu, persistent_workers,
                         batch_size=batch_size, sampler=sampler, **kwargs)
 

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 
 from .builder import DATASETS
 from .pipelines import Compose
+from .samplers import sample_rng
 
 
 @DATASETS.register_module()
@@ -148,12 +149,13 @@ class CustomDataset(Dataset):
     def __getitem__(self, idx: int) -> Dict:
         if self.test_mode:
             return self.prepare_test_img(idx)
-        while True:
-            data = self.prepare_train_img(idx)
-            if data is None:
-                idx = self._rand_another(idx)
-                continue
-            return data
+        with sample_rng(idx):  # a SeededIndex from a training sampler fixes this sample's augmentations
+            while True:
+                data = self.prepare_train_img(idx)
+                if data is None:
+                    idx = self._rand_another(idx)
+                    continue
+                return data
 
     def prepare_train_img(self, idx: int) -> Optional[Dict]:
         """Run the pipeline on image ``idx`` with its annotations."""

@@ -8,6 +8,7 @@ from torch.utils.data.dataset import ConcatDataset as _ConcatDataset
 
 from .builder import DATASETS
 from .coco import CocoDataset
+from .samplers import sample_rng
 
 
 @DATASETS.register_module()
@@ -45,6 +46,11 @@ class ConcatDataset(_ConcatDataset):
         dataset_idx = bisect.bisect_right(self.cumulative_sizes, idx)
         sample_idx = idx if dataset_idx == 0 else idx - self.cumulative_sizes[dataset_idx - 1]
         return dataset_idx, sample_idx
+
+    def __getitem__(self, idx: int):
+        dataset_idx, sample_idx = self._locate(idx)
+        with sample_rng(idx):  # the inner dataset sees a plain index
+            return self.datasets[dataset_idx][int(sample_idx)]
 
     def get_cat_ids(self, idx: int) -> List[int]:
         """Category ids of sample ``idx`` from the dataset that holds it."""
@@ -98,7 +104,8 @@ class RepeatDataset:
         self._ori_len = len(self.dataset)
 
     def __getitem__(self, idx: int):
-        return self.dataset[idx % self._ori_len]
+        with sample_rng(idx):  # the inner dataset sees a plain index
+            return self.dataset[idx % self._ori_len]
 
     def get_cat_ids(self, idx: int) -> List[int]:
         """Category ids of sample ``idx`` of the repeated dataset."""

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mmdet_lite.datasets.builder import build_dataloader, worker_init_fn
-from mmdet_lite.datasets.samplers import (DistributedGroupSampler, DistributedSampler,
+from mmdet_lite.datasets.samplers import (DistributedGroupSampler, DistributedSampler, SeededSampler,
                                           GroupSampler)
 
 
@@ -63,7 +63,7 @@ def test_build_dataloader_rejects_an_empty_dataset():
 def test_build_dataloader_batches_per_gpu_and_shuffles_by_group():
     loader = build_dataloader(FlagDataset([0, 1] * 4), samples_per_gpu=2, workers_per_gpu=0,
                               dist=False, seed=0)
-    assert isinstance(loader.sampler, GroupSampler)
+    assert isinstance(loader.sampler, SeededSampler) and isinstance(loader.sampler.sampler, GroupSampler)
     batches = list(loader)
     assert len(batches) == 4 and all(len(b) == 2 for b in batches)
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from tests.conftest import REPO_ROOT, TINY_CONFIG, _env
@@ -135,14 +136,17 @@ def test_two_rank_resume_is_bit_exact(run_dist_train, tmp_path):
         assert torch.equal(expected[name], got[name]), name
 
 
-def test_iter_based_runner_resumes_mid_epoch_bit_exactly(run_train, tmp_path):
-    """12 samples in batches of 2: iteration 4 is in the middle of the sampler's round."""
+@pytest.mark.parametrize('workers', [0, 1])
+def test_iter_based_runner_resumes_mid_epoch_bit_exactly(run_train, tmp_path, workers):
+    """12 samples in batches of 2: iteration 4 is in the middle of the sampler's round. With a loader
+    worker, the resumed run's worker starts fresh mid-round and must still augment as the full run's did."""
     config = CONFIGS / 'tiny_iter.py'
     full, part = tmp_path / 'full', tmp_path / 'part'
-    assert run_train(config, '--work-dir', full, *ARGS).returncode == 0
-    first = run_train(config, '--work-dir', part, *ARGS, '--cfg-options', 'runner.max_iters=4')
+    loader = f'data.workers_per_gpu={workers}'
+    assert run_train(config, '--work-dir', full, *ARGS, '--cfg-options', loader).returncode == 0
+    first = run_train(config, '--work-dir', part, *ARGS, '--cfg-options', 'runner.max_iters=4', loader)
     assert first.returncode == 0, first.stderr
-    resumed = run_train(config, '--work-dir', part, *ARGS, '--auto-resume')
+    resumed = run_train(config, '--work-dir', part, *ARGS, '--auto-resume', '--cfg-options', loader)
     assert resumed.returncode == 0, resumed.stderr
     assert 'resumed epoch 1, iter 4' in resumed.stderr
     assert 'Iter [4/10]' not in resumed.stderr and 'Iter [6/10]' in resumed.stderr

@@ -103,11 +103,17 @@ def test_cfg_options_reach_nested_keys_and_the_dump(one_epoch_run):
     assert dumped.gpu_ids == range(0, 1)
 
 
-def test_resume_continues_bit_exactly(run_train, tmp_path):
+# in-process loading, and a worker that lives across epochs (not reseeded by torch at epoch starts)
+LOADERS = [('data.workers_per_gpu=0',), ('data.workers_per_gpu=1', 'data.persistent_workers=True')]
+
+
+@pytest.mark.parametrize('loader', LOADERS, ids=['no_workers', 'persistent_worker'])
+def test_resume_continues_bit_exactly(run_train, tmp_path, loader):
     full, part = tmp_path / 'full', tmp_path / 'part'
-    two_epochs = ('--cfg-options', 'runner.max_epochs=2')
+    two_epochs = ('--cfg-options', 'runner.max_epochs=2', *loader)
+    one_epoch = ('--cfg-options', *loader)
     assert run_train(TINY_CONFIG, '--work-dir', full, *TRAIN_ARGS, *two_epochs).returncode == 0
-    assert run_train(TINY_CONFIG, '--work-dir', part, *TRAIN_ARGS).returncode == 0
+    assert run_train(TINY_CONFIG, '--work-dir', part, *TRAIN_ARGS, *one_epoch).returncode == 0
     resumed = run_train(TINY_CONFIG, '--work-dir', part, *TRAIN_ARGS, *two_epochs,
                         '--resume-from', part / 'epoch_1.pth')
     assert resumed.returncode == 0, resumed.stderr

@@ -13,7 +13,8 @@ def derived_seed(seed: int, *keys: int) -> int:
     return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
 
 
-def _reseed(value: int) -> None:
+def reseed(value: int) -> None:
+    """Seed Python's ``random``, numpy's global RNG and torch's CPU RNG with ``value``."""
     random.seed(value)
     np.random.seed(value)
     torch.manual_seed(value)
@@ -23,8 +24,11 @@ def _reseed(value: int) -> None:
 class ReseedHook(Hook):
     """Reseed Python, numpy and torch from ``(seed, position, rank)`` as training advances.
 
-    Epoch-based runs reseed at every epoch start; iteration-based runs reseed before
-    loading each batch and again before each step. What an epoch (or iteration) draws then
+    Epoch-based runs reseed at every epoch start (for the sampler's order) and again before
+    the epoch's first step, once the loader's iterator has started: a DataLoader draws its
+    worker seed from torch's RNG only when it starts new workers, which with persistent
+    workers is the first epoch of a process, not every epoch. Iteration-based runs reseed
+    before loading each batch and again before each step. What an epoch (or iteration) draws then
     depends only on where it is, so a resumed run continues bit-exactly where an
     uninterrupted one would be, whatever evaluation or checkpointing consumed in between.
     Register it with the LOWEST priority: each reseed must be the last thing before the
@@ -37,16 +41,18 @@ class ReseedHook(Hook):
 
     def before_train_epoch(self, runner):
         if self.by_epoch:
-            _reseed(derived_seed(self.seed, runner.epoch, runner.rank))
+            reseed(derived_seed(self.seed, runner.epoch, runner.rank))
 
     def before_run(self, runner):
         if not self.by_epoch:
-            _reseed(derived_seed(self.seed, runner.iter, runner.rank, _LOAD))
+            reseed(derived_seed(self.seed, runner.iter, runner.rank, _LOAD))
 
     def before_train_iter(self, runner):
         if not self.by_epoch:
-            _reseed(derived_seed(self.seed, runner.iter, runner.rank, _STEP))
+            reseed(derived_seed(self.seed, runner.iter, runner.rank, _STEP))
+        elif runner.inner_iter == 0:
+            reseed(derived_seed(self.seed, runner.epoch, runner.rank, _STEP))
 
     def after_train_iter(self, runner):
         if not self.by_epoch:
-            _reseed(derived_seed(self.seed, runner.iter + 1, runner.rank, _LOAD))
+            reseed(derived_seed(self.seed, runner.iter + 1, runner.rank, _LOAD))

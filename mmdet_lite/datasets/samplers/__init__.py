@@ -1,6 +1,7 @@
 from .distributed_sampler import DistributedSampler
 from .group_sampler import DistributedGroupSampler, GroupSampler
 from .infinite_sampler import InfiniteBatchSampler, InfiniteGroupBatchSampler
+from .sample_seed import SeededIndex, SeededSampler, sample_rng
 
 __all__ = ['DistributedSampler', 'DistributedGroupSampler', 'GroupSampler',
-           'InfiniteBatchSampler', 'InfiniteGroupBatchSampler']
+           'InfiniteBatchSampler', 'InfiniteGroupBatchSampler', 'SeededIndex', 'SeededSampler', 'sample_rng']

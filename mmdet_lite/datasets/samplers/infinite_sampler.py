@@ -3,8 +3,11 @@ import itertools
 from mmcv.runner import get_dist_info
 from torch.utils.data import Sampler
 
+from mmdet_lite.core.hook.reseed_hook import derived_seed
+
 from .distributed_sampler import DistributedSampler
 from .group_sampler import DistributedGroupSampler
+from .sample_seed import SeededIndex
 
 
 class InfiniteGroupBatchSampler(Sampler):
@@ -12,7 +15,9 @@ class InfiniteGroupBatchSampler(Sampler):
 
     Round ``r`` of the stream is :class:`DistributedGroupSampler`'s order for epoch ``r``
     (seeded by ``seed + r``), so batch ``i`` of the stream depends only on ``(seed, i)`` and
-    :meth:`set_start_iter` can resume mid-round exactly where an uninterrupted run would be.
+    :meth:`set_start_iter` can resume mid-round exactly where an uninterrupted run would be. Each index
+    is a :class:`SeededIndex` whose augmentation seed comes from ``(seed, rank, r, position)``, so the
+    samples are augmented alike too, whichever loader worker loads them.
     """
 
     def __init__(self, dataset, batch_size: int = 1, world_size: int = None, rank: int = None,
@@ -21,6 +26,8 @@ class InfiniteGroupBatchSampler(Sampler):
         world_size = default_world_size if world_size is None else world_size
         rank = default_rank if rank is None else rank
         self.sampler = self._round_sampler(dataset, batch_size, world_size, rank, seed, shuffle)
+        self.seed = seed if seed is not None else 0
+        self.rank = rank
         self.batch_size = batch_size
         self.batches_per_round = len(self.sampler) // batch_size
         self.start_iter = 0
@@ -37,7 +44,8 @@ class InfiniteGroupBatchSampler(Sampler):
 
     def _round(self, index: int) -> list:
         self.sampler.set_epoch(index)
-        indices = list(self.sampler)
+        indices = [SeededIndex(sample, derived_seed(self.seed, self.rank, index, position))
+                   for position, sample in enumerate(self.sampler)]
         return [indices[i:i + self.batch_size]
                 for i in range(0, self.batches_per_round * self.batch_size, self.batch_size)]
 
