@@ -2,6 +2,7 @@
 channels_last switch changes the layout, not the values."""
 import logging
 
+import pytest
 import torch
 
 from mmdet_lite.core.fp16 import enable_autocast
@@ -100,3 +101,11 @@ def test_channels_last_switch_changes_layout_not_losses():
         torch.testing.assert_close(nhwc_losses[name], nchw_losses[name], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(sum(nhwc_losses['loss_rpn_cls']), sum(nchw_losses['loss_rpn_cls']), rtol=1e-4,
                                atol=1e-5)
+
+
+@pytest.mark.parametrize('cuda', [False, True])
+def test_channels_last_default_is_on_without_cuda_only(monkeypatch, cuda):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
+    model = build_tiny()
+    assert model.channels_last is (not cuda)
+    assert model.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last) is (not cuda)

@@ -18,6 +18,6 @@ class FasterRCNN(TwoStageDetector):
                  neck: Optional[dict] = None,
                  pretrained: Optional[str] = None,
                  init_cfg=None,
-                 channels_last: bool = True) -> None:
+                 channels_last: Optional[bool] = None) -> None:
         super().__init__(backbone=backbone, neck=neck, rpn_head=rpn_head, roi_head=roi_head, train_cfg=train_cfg,
                          test_cfg=test_cfg, pretrained=pretrained, init_cfg=init_cfg, channels_last=channels_last)
