@@ -161,14 +161,16 @@ def main(argv=None) -> None:
             model = MMDataParallel(model)
         outputs = single_gpu_test(model, data_loader, args.show, args.show_dir,
                                   args.show_score_thr)
+        rank = 0
     else:
         device_ids = [torch.cuda.current_device()] if torch.cuda.is_available() else None
         if device_ids is not None:
             model = model.cuda()
         model = MMDistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False)
         outputs = multi_gpu_test(model, data_loader, args.tmpdir, args.gpu_collect)
+        rank, _ = get_dist_info()
+        torch.distributed.destroy_process_group()  # results are gathered; NCCL warns at exit otherwise
 
-    rank, _ = get_dist_info()
     if rank != 0:
         return
     if args.out:

@@ -170,6 +170,8 @@ def main(argv=None):
     except Exception:
         log_traceback_to_file(logger)
         raise
+    if distributed:
+        torch.distributed.destroy_process_group()  # NCCL warns at exit otherwise
 
 
 def train(args, cfg, model, datasets, distributed, device_note, timestamp, logger):

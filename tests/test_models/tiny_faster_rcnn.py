@@ -19,9 +19,11 @@ def tiny_model_cfg(num_classes: int = 3):
     return cfg
 
 
-def build_tiny(seed: int = 0, num_classes: int = 3):
+def build_tiny(seed: int = 0, num_classes: int = 3, channels_last=None):
     torch.manual_seed(seed)
-    model = build_detector(tiny_model_cfg(num_classes))
+    cfg = tiny_model_cfg(num_classes)
+    cfg.channels_last = channels_last
+    model = build_detector(cfg)
     model.init_weights()
     return model
 
