@@ -75,7 +75,9 @@ def test_gt_outside_image_and_degenerate_boxes_give_no_nan():
     _assert_finite_losses_and_grads(model, _batch(gt, [torch.tensor([0, 1, 2]), torch.tensor([1])]))
 
 
-def test_thirty_sgd_steps_on_one_box_halve_the_loss_and_find_the_box():
+def test_fifty_sgd_steps_on_one_box_halve_the_loss_and_find_the_box():
+    # 50 steps find the box from each of the initialisations tried (seeds 0-5, IoU 0.63-0.84);
+    # 30 steps did not from all of them
     model = build_tiny(seed=0)
     torch.manual_seed(1)
     img = torch.randn(1, 3, 128, 160) * 0.1
@@ -86,7 +88,7 @@ def test_thirty_sgd_steps_on_one_box_halve_the_loss_and_find_the_box():
     optimizer = torch.optim.SGD(params, lr=0.02, momentum=0.9, weight_decay=1e-4)
     model.train()
     losses = []
-    for _ in range(30):
+    for _ in range(50):
         out = model.train_step(data, optimizer)
         optimizer.zero_grad()
         out['loss'].backward()

@@ -52,10 +52,22 @@ class TwoStageDetector(BaseDetector):
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
         self.channels_last = not torch.cuda.is_available() if channels_last is None else channels_last
-        if self.channels_last:
-            self.backbone.to(memory_format=torch.channels_last)
-            if neck is not None:
-                self.neck.to(memory_format=torch.channels_last)
+        self._set_memory_format(torch.channels_last if self.channels_last else torch.contiguous_format)
+
+    def _set_memory_format(self, memory_format: torch.memory_format) -> None:
+        self.backbone.to(memory_format=memory_format)
+        if self.with_neck:
+            self.neck.to(memory_format=memory_format)
+
+    def init_weights(self) -> None:
+        """Initialise in NCHW, then restore the layout: random init fills a tensor in memory order, so
+        the same seed gives the same weights with channels_last on or off."""
+        if not self.channels_last:
+            super().init_weights()
+            return
+        self._set_memory_format(torch.contiguous_format)
+        super().init_weights()
+        self._set_memory_format(torch.channels_last)
 
     @property
     def with_rpn(self) -> bool:
