@@ -144,8 +144,9 @@ class _SparseRoIAlign(torch.autograd.Function):
 
 def sparse_roi_align(features: torch.Tensor, rois: torch.Tensor, output_size: Tuple[int, int],
                      spatial_scale: float = 1.0, sampling_ratio: int = 0, aligned: bool = True) -> torch.Tensor:
-    """torchvision's ``roi_align`` (avg mode) as a sparse matrix product: features (N, C, H, W) float32,
-    rois (R, 5) -> (R, C, PH, PW), in the memory format of ``features``' channels_last view."""
+    """torchvision's ``roi_align`` (avg mode) as a sparse matrix product: features (N, C, H, W) float32 or
+    float64, rois (R, 5) -> (R, C, PH, PW), channels_last in memory. The gradient reaches ``features``
+    only (as with torchvision, RoIs get none)."""
     num_imgs, _, height, width = features.shape
     with torch.no_grad():
         matrix = roi_align_matrix(rois, (num_imgs, height, width), output_size, spatial_scale, sampling_ratio,
