@@ -17,6 +17,7 @@ from mmdet_lite.core.runner import EpochBasedRunner  # registers it under mmcv's
 from mmdet_lite.datasets.builder import build_dataloader, build_dataset
 from mmdet_lite.datasets.prefetch_loader import PrefetchLoader
 from mmdet_lite.utils import get_root_logger
+from mmdet_lite.utils.atomic_io import remove_stale_temp_files
 from mmdet_lite.utils.checkpoint import find_latest_checkpoint, resume_runner
 from mmdet_lite.utils.dist import MMDistributedDataParallel
 
@@ -169,6 +170,8 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
         _register_eval_hook(runner, cfg, distributed)
     runner.register_custom_hooks(cfg.get('custom_hooks', None))
 
+    if runner.rank == 0:  # no save of this run is under way yet
+        remove_stale_temp_files(cfg.work_dir, logger)
     resume_from = cfg.resume_from
     if resume_from is None and cfg.get('auto_resume'):
         resume_from = find_latest_checkpoint(cfg.work_dir, logger)

@@ -7,6 +7,7 @@ checkpoint path either holds a complete file or does not exist.
 """
 import os
 import os.path as osp
+import re
 import uuid
 from pathlib import Path
 from typing import Union
@@ -14,12 +15,15 @@ from typing import Union
 from mmcv.fileio.file_client import FileClient, HardDiskBackend
 
 
+_TMP_ID_LEN = 12
+
+
 def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
     """Write ``data`` to ``filepath`` through a fsynced temporary file and a rename."""
     directory = osp.dirname(osp.abspath(filepath))
     os.makedirs(directory, exist_ok=True)
     # open(..., 'xb') rather than mkstemp: the file gets the umask's permissions, not 0600.
-    tmp_path = osp.join(directory, f'.{osp.basename(filepath)}.{uuid.uuid4().hex[:12]}.tmp')
+    tmp_path = osp.join(directory, f'.{osp.basename(filepath)}.{uuid.uuid4().hex[:_TMP_ID_LEN]}.tmp')
     try:
         with open(tmp_path, 'xb') as f:
             f.write(data)
@@ -35,6 +39,22 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def remove_stale_temp_files(directory: str, logger=None) -> list:
+    """Delete the temporary files of writes that never finished (a process killed mid-save) in
+    ``directory``; only names of the form ``.<name>.<12 hex>.tmp`` are touched. Call it when no save
+    is under way (at the start of a run). Returns the removed paths."""
+    pattern = re.compile(r'\..+\.[0-9a-f]{%d}\.tmp' % _TMP_ID_LEN)
+    removed = []
+    for name in sorted(os.listdir(directory)) if osp.isdir(directory) else []:
+        path = osp.join(directory, name)
+        if pattern.fullmatch(name) and osp.isfile(path):
+            os.remove(path)
+            removed.append(path)
+            if logger is not None:
+                logger.info(f'removed {path}, left by a save that did not finish')
+    return removed
 
 
 @FileClient.register_backend('disk', force=True)

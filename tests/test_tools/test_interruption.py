@@ -74,6 +74,9 @@ def test_sigkill_and_auto_resume_reach_the_uninterrupted_weights(tmp_path):
     assert final.wait(timeout=300) == 0, log.read_text()
     resumed += 'auto-resume: resuming from' in log.read_text()
     assert resumed >= 2
+    # the save killed in attempt 1 left a temporary file; the next start removed it
+    assert not list(work_dir.glob('.*.tmp'))
+    assert 'left by a save that did not finish' in (tmp_path / 'attempt2.log').read_text()
 
     checkpoint = torch.load(work_dir / 'epoch_4.pth', weights_only=True)
     assert checkpoint['meta']['epoch'] == 4

@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from mmdet_lite.utils.atomic_io import atomic_write_bytes
+from mmdet_lite.utils.atomic_io import atomic_write_bytes, remove_stale_temp_files
 from mmdet_lite.utils.checkpoint import (CheckpointError, _gpu_ids_in_config_text,
                                          find_latest_checkpoint, load_from_local)
 
@@ -44,6 +44,15 @@ def test_atomic_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
         atomic_write_bytes(b'new', path)
     assert path.read_bytes() == b'old'
     assert [p.name for p in tmp_path.iterdir()] == ['epoch_1.pth']
+
+
+def test_stale_temporaries_are_removed_and_nothing_else(tmp_path):
+    stale = [tmp_path / '.epoch_3.pth.0123456789ab.tmp', tmp_path / '.last_checkpoint.deadbeef0000.tmp']
+    kept = [tmp_path / '.notes.tmp', tmp_path / 'epoch_3.pth', tmp_path / '.epoch_3.pth.XYZ456789abc.tmp']
+    for path in stale + kept:
+        path.write_bytes(b'x')
+    assert sorted(remove_stale_temp_files(str(tmp_path))) == sorted(str(p) for p in stale)
+    assert all(p.exists() for p in kept) and not any(p.exists() for p in stale)
 
 
 def test_find_latest_prefers_pointer_then_latest_then_highest_number(tmp_path):
