@@ -62,6 +62,8 @@ def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, num_gp
     batch holds ``num_gpus * samples_per_gpu`` samples. With ``IterBasedRunner`` the loader
     draws from an endless batch sampler whose stream depends only on the seed, so a run
     resumed at iteration ``i`` (``batch_sampler.set_start_iter(i)``) sees the same batches.
+    Shuffling (training) samplers hand out ``SeededIndex`` objects, so each sample's augmentations
+    depend on its place in the stream, not on the loader worker that runs it.
     """
     if len(dataset) == 0:
         raise ValueError(f'{type(dataset).__name__} is empty: nothing to load '

@@ -62,12 +62,10 @@ class TwoStageDetector(BaseDetector):
     def init_weights(self) -> None:
         """Initialise in NCHW, then restore the layout: random init fills a tensor in memory order, so
         the same seed gives the same weights with channels_last on or off."""
-        if not self.channels_last:
-            super().init_weights()
-            return
         self._set_memory_format(torch.contiguous_format)
         super().init_weights()
-        self._set_memory_format(torch.channels_last)
+        if self.channels_last:
+            self._set_memory_format(torch.channels_last)
 
     @property
     def with_rpn(self) -> bool:
