@@ -1,9 +1,10 @@
 """``EpochBasedRunner`` without mmcv's pauses.
 
 mmcv 1.x sleeps 2 s before every train and val epoch ("prevent possible deadlock during epoch
-transition", a guard for DataLoader workers of old PyTorch releases). The sleep falls inside the first iteration's ``data_time`` and, on a small dataset, is a sizeable
-share of the wall time (12 epochs of the toy quick start: 24 s of about 3 minutes). Registering this
-class under mmcv's name makes every ``runner = dict(type='EpochBasedRunner', ...)`` config use it.
+transition", a guard for DataLoader workers of old PyTorch releases). The sleep falls inside the
+first iteration's ``data_time`` and, on a small dataset, is a sizeable share of the wall time (12
+epochs of the toy quick start: 24 s of about 3 minutes). Registering this class under mmcv's name
+makes every ``runner = dict(type='EpochBasedRunner', ...)`` config use it.
 """
 import torch
 from mmcv.runner import RUNNERS
