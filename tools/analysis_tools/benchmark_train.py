@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Dict, List, Optional, Tuple
 
+import mmdet_lite  # noqa: F401  (first, as in tools/train.py: it sets torch's OpenMP spin count)
 import torch
 from mmcv import Config
 from mmcv.utils import get_logger
