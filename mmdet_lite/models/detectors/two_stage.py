@@ -16,7 +16,7 @@ class TwoStageDetector(BaseDetector):
     ``channels_last`` (not in MMDetection): backbone and neck weights use the channels_last (NHWC) memory
     format and ``extract_feat`` converts each input batch once. Same values, different layout. The default
     (None) turns it on where the benchmark measured it faster: on machines without CUDA (CPU training,
-    1.11x), not where CUDA is available (no faster on an H200); True or False force it. State dicts are
+    1.11-1.14x), not where CUDA is available (no faster on an H200); True or False force it. State dicts are
     layout-free: checkpoints load either way.
     """
 
