@@ -7,6 +7,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO_ROOT / 'tests' / 'data' / 'configs' / 'tiny.py'
+# Tools loaded in-process import their sibling tools/process_env.py, as they do when run as scripts.
+sys.path.append(str(REPO_ROOT / 'tools'))
 
 
 def _env(extra=None):

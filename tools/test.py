@@ -8,12 +8,15 @@ import os.path as osp
 import sys
 import warnings
 
-import mmdet_lite  # noqa: F401  (first: quiets import-time notices of mmcv and torch)
-import mmcv
-import torch
-from mmcv import Config
-from mmcv.cnn import fuse_conv_bn
-from mmcv.parallel import MMDataParallel
+import process_env
+
+process_env.apply()  # before torch is imported (mmdet_lite imports it)
+
+import mmdet_lite  # noqa: E402,F401  (before mmcv: installs mmdet_lite.compat)
+import mmcv  # noqa: E402
+import torch  # noqa: E402
+from mmcv import Config  # noqa: E402
+from mmcv.cnn import fuse_conv_bn  # noqa: E402
 
 from mmdet_lite.apis.test import multi_gpu_test, single_gpu_test
 from mmdet_lite.core.fp16 import enable_autocast
@@ -22,7 +25,7 @@ from mmdet_lite.models.builder import build_detector
 from mmdet_lite.utils.checkpoint import check_checkpoint, load_checkpoint
 from mmdet_lite.utils.cli import (StrictDictAction, add_launcher_arguments, export_local_rank,
                                   load_config, run_cli)
-from mmdet_lite.utils.dist import MMDistributedDataParallel, get_dist_info, init_dist
+from mmdet_lite.utils.dist import get_dist_info, init_dist, wrap_model
 
 # Keys of the config's ``evaluation`` dict that belong to the hook, not to ``evaluate``.
 EVAL_HOOK_KEYS = ('interval', 'tmpdir', 'start', 'gpu_collect', 'save_best', 'rule',
@@ -153,20 +156,13 @@ def main(argv=None) -> None:
     meta = checkpoint.get('meta', {}) if isinstance(checkpoint, dict) else {}
     model.CLASSES = meta['CLASSES'] if 'CLASSES' in meta else dataset.CLASSES
 
+    gpu_id = (args.gpu_ids or [0])[0] if torch.cuda.is_available() else None
+    model = wrap_model(model, distributed, gpu_id)
     if not distributed:
-        if torch.cuda.is_available():
-            gpu_ids = args.gpu_ids or [0]
-            model = MMDataParallel(model.cuda(gpu_ids[0]), device_ids=gpu_ids[:1])
-        else:
-            model = MMDataParallel(model)
         outputs = single_gpu_test(model, data_loader, args.show, args.show_dir,
                                   args.show_score_thr)
         rank = 0
     else:
-        device_ids = [torch.cuda.current_device()] if torch.cuda.is_available() else None
-        if device_ids is not None:
-            model = model.cuda()
-        model = MMDistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False)
         outputs = multi_gpu_test(model, data_loader, args.tmpdir, args.gpu_collect)
         rank, _ = get_dist_info()
         torch.distributed.destroy_process_group()  # results are gathered; NCCL warns at exit otherwise

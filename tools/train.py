@@ -9,9 +9,13 @@ import time
 import traceback
 import warnings
 
-import mmdet_lite  # noqa: F401  (first: quiets import-time notices of mmcv and torch)
-import mmcv
-import torch
+import process_env
+
+process_env.apply()  # before torch is imported (mmdet_lite imports it)
+
+import mmdet_lite  # noqa: E402,F401  (before mmcv: installs mmdet_lite.compat)
+import mmcv  # noqa: E402
+import torch  # noqa: E402
 
 from mmdet_lite import __version__
 from mmdet_lite.apis import init_random_seed, set_random_seed, train_detector
@@ -176,7 +180,7 @@ def main(argv=None):
 
 def train(args, cfg, model, datasets, distributed, device_note, timestamp, logger):
     meta = dict()
-    env_info = '\n'.join(f'{k}: {v}' for k, v in collect_env().items())
+    env_info = '\n'.join(f'{k}: {v}' for k, v in {**collect_env(), **process_env.describe()}.items())
     dash_line = '-' * 60 + '\n'
     logger.info('Environment info:\n' + dash_line + env_info + '\n' + dash_line)
     meta['env_info'] = env_info

@@ -1,73 +1,22 @@
-"""``train_detector`` and seeding: MMDetection 2.x's training entry points."""
-import inspect
-import random
+"""``train_detector``: MMDetection 2.x's training entry point."""
 import warnings
 
-import numpy as np
 import torch
-import torch.distributed as dist
-from mmcv.parallel import MMDataParallel
-from mmcv.runner import (DistSamplerSeedHook, OptimizerHook, build_optimizer, build_runner,
-                         get_dist_info)
-from torch.nn.parallel import DistributedDataParallel
+from mmcv.runner import (DistSamplerSeedHook, EpochBasedRunner, OptimizerHook, build_optimizer,
+                         build_runner)
 
+from mmdet_lite.core.evaluation import DistEvalHook, EvalHook
 from mmdet_lite.core.fp16 import AmpOptimizerHook
 from mmdet_lite.core.hook import CheckInvalidLossHook, LastCheckpointHook, ReseedHook
-from mmdet_lite.core.runner import EpochBasedRunner  # registers it under mmcv's name
 from mmdet_lite.datasets.builder import build_dataloader, build_dataset
 from mmdet_lite.datasets.prefetch_loader import PrefetchLoader
+from mmdet_lite.datasets.utils import replace_ImageToTensor
 from mmdet_lite.utils import get_root_logger
 from mmdet_lite.utils.atomic_io import remove_stale_temp_files
 from mmdet_lite.utils.checkpoint import find_latest_checkpoint, resume_runner
-from mmdet_lite.utils.dist import MMDistributedDataParallel
+from mmdet_lite.utils.dist import wrap_model
 
-
-_BUFFER_SYNC_ARG = ('forward_sync_buffers' if 'forward_sync_buffers'
-                    in inspect.signature(DistributedDataParallel.__init__).parameters
-                    else 'broadcast_buffers')
-
-
-def init_random_seed(seed=None, device='cpu') -> int:
-    """``seed`` if given, else a random seed drawn on rank 0 and shared with every rank."""
-    if seed is not None:
-        return int(seed)
-    seed = int(np.random.randint(2**31))
-    rank, world_size = get_dist_info()
-    if world_size == 1:
-        return seed
-    shared = torch.tensor(seed if rank == 0 else 0, dtype=torch.int64, device=device)
-    dist.broadcast(shared, src=0)
-    return int(shared.item())
-
-
-def set_random_seed(seed: int, deterministic: bool = False) -> None:
-    """Seed ``random``, numpy and torch (all devices) with the same value."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.cuda.manual_seed_all(seed)
-    if deterministic:
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-
-
-def wrap_model(model, cfg, distributed: bool):
-    """DDP per process when distributed; else mmcv's DataParallel on one GPU or on the CPU."""
-    if distributed:
-        if torch.cuda.is_available():
-            device_ids = [torch.cuda.current_device()]
-            model = model.cuda()
-        else:
-            device_ids = None
-        # Buffers are not broadcast each forward (MMDetection's broadcast_buffers=False);
-        # torch 2.14 renamed that switch forward_sync_buffers.
-        no_buffer_sync = {_BUFFER_SYNC_ARG: False}
-        return MMDistributedDataParallel(
-            model, device_ids=device_ids,
-            find_unused_parameters=cfg.get('find_unused_parameters', False), **no_buffer_sync)
-    if cfg.get('device', 'cpu') == 'cuda':
-        return MMDataParallel(model.cuda(cfg.gpu_ids[0]), device_ids=list(cfg.gpu_ids))
-    return MMDataParallel(model)
+from .test import multi_gpu_test, single_gpu_test
 
 
 def _checkpoint_map_location():
@@ -113,8 +62,6 @@ def _optimizer_hook_config(cfg, distributed: bool):
 
 
 def _register_eval_hook(runner, cfg, distributed: bool) -> None:
-    from mmdet_lite.core.evaluation import DistEvalHook, EvalHook
-    from mmdet_lite.datasets.utils import replace_ImageToTensor
     val_samples_per_gpu = cfg.data.val.pop('samples_per_gpu', 1)
     if val_samples_per_gpu > 1:
         cfg.data.val.pipeline = replace_ImageToTensor(cfg.data.val.pipeline)
@@ -125,8 +72,11 @@ def _register_eval_hook(runner, cfg, distributed: bool) -> None:
                                       pin_memory=cfg.data.get('pin_memory', False))
     eval_cfg = dict(cfg.get('evaluation', {}))
     eval_cfg['by_epoch'] = cfg.runner['type'] != 'IterBasedRunner'
-    hook_class = DistEvalHook if distributed else EvalHook
-    runner.register_hook(hook_class(val_dataloader, **eval_cfg), priority='LOW')
+    if distributed:
+        hook = DistEvalHook(val_dataloader, test_fn=multi_gpu_test, **eval_cfg)
+    else:
+        hook = EvalHook(val_dataloader, test_fn=single_gpu_test, **eval_cfg)
+    runner.register_hook(hook, priority='LOW')
 
 
 def train_detector(model, dataset, cfg, distributed=False, validate=False, timestamp=None,
@@ -147,7 +97,8 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
     ]
     # batches from loader workers are received on a background thread, off the training step
     data_loaders = [PrefetchLoader(loader) if loader.num_workers > 0 else loader for loader in data_loaders]
-    model = wrap_model(model, cfg, distributed)
+    model = wrap_model(model, distributed, cfg.gpu_ids[0] if cfg.get('device') == 'cuda' else None,
+                       find_unused_parameters=cfg.get('find_unused_parameters', False))
     optimizer = build_optimizer(model, cfg.optimizer)
     runner = build_runner(cfg.runner, default_args=dict(
         model=model, optimizer=optimizer, work_dir=cfg.work_dir, logger=logger, meta=meta))

@@ -1,9 +1,7 @@
-"""Crash-safe local writes for mmcv's FileClient (checkpoints, pointer files).
+"""Crash-safe local writes: a temporary file in the same directory, fsynced and renamed into place.
 
-mmcv 1.7.2 writes a checkpoint straight into its final path, so a process killed during a
-save leaves a truncated ``epoch_N.pth``. Registered as the ``disk`` backend, this one writes
-to a temporary file in the same directory, fsyncs it and renames it into place: a
-checkpoint path either holds a complete file or does not exist.
+A path written this way either holds a complete file or does not exist. ``mmdet_lite.compat``
+makes this mmcv's ``disk`` file backend, so checkpoints are saved this way.
 """
 import os
 import os.path as osp
@@ -11,8 +9,6 @@ import re
 import uuid
 from pathlib import Path
 from typing import Union
-
-from mmcv.fileio.file_client import FileClient, HardDiskBackend
 
 
 _TMP_ID_LEN = 12
@@ -56,13 +52,3 @@ def remove_stale_temp_files(directory: str, logger=None) -> list:
                 logger.info(f'removed {path}, left by a save that did not finish')
     return removed
 
-
-@FileClient.register_backend('disk', force=True)
-class AtomicHardDiskBackend(HardDiskBackend):
-    """mmcv's local-disk backend with atomic ``put``/``put_text``."""
-
-    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
-        atomic_write_bytes(obj, filepath)
-
-    def put_text(self, obj: str, filepath: Union[str, Path], encoding: str = 'utf-8') -> None:
-        atomic_write_bytes(obj.encode(encoding), filepath)

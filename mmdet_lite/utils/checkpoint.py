@@ -1,9 +1,9 @@
 """Safe checkpoint loading: every local checkpoint goes through ``torch.load(weights_only=True)``.
 
-mmcv 1.7.2 loads local files with a bare ``torch.load``. Registering this loader for the
-empty prefix (local paths) makes ``mmcv.runner.load_checkpoint``, ``runner.resume``,
-``load_from`` and ``init_cfg=dict(type='Pretrained')`` all load safely, with errors that
-name the file instead of a pickle traceback.
+``mmdet_lite.compat`` registers :func:`load_from_local` as mmcv's loader of local paths, so
+``mmcv.runner.load_checkpoint``, ``runner.resume``, ``load_from`` and
+``init_cfg=dict(type='Pretrained')`` all load safely, with errors that name the file instead of a
+pickle traceback. Also here: finding the newest checkpoint of a work_dir, and resuming a runner.
 """
 import ast
 import os
@@ -12,7 +12,6 @@ import pickle
 import re
 
 import torch
-from mmcv.runner import CheckpointLoader
 from mmcv.runner import load_checkpoint as _mmcv_load_checkpoint
 
 
@@ -28,8 +27,8 @@ def _unsafe_reason(error: Exception) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-@CheckpointLoader.register_scheme(prefixes='', force=True)
 def load_from_local(filename: str, map_location=None) -> dict:
+    """A local checkpoint read with ``torch.load(weights_only=True)``; ``CheckpointError`` names the file."""
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise CheckpointError(f'checkpoint file {filename} does not exist')

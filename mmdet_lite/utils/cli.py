@@ -64,18 +64,8 @@ def load_config(path: str, cfg_options=None) -> Config:
     return cfg
 
 
-def _ignore_mmcv_tempfile_cleanup(unraisable) -> None:
-    """Drop one known warning: when a config fails to parse, mmcv's temporary config file
-    is deleted with its directory before the file object is finalised."""
-    if (isinstance(unraisable.exc_value, FileNotFoundError)
-            and getattr(unraisable.object, '__qualname__', '') == '_TemporaryFileCloser.__del__'):
-        return
-    sys.__unraisablehook__(unraisable)
-
-
 def run_cli(main, prog: str, argv=None) -> int:
     """Run ``main(argv)``; an error becomes one message on stderr and exit status 1."""
-    sys.unraisablehook = _ignore_mmcv_tempfile_cleanup
     try:
         main(argv)
     except KeyboardInterrupt:

@@ -1,20 +1,22 @@
-"""Distributed set-up and the DDP wrapper, for CPU (gloo) and GPU (NCCL).
+"""Distributed set-up and the model wrapper, for CPU (gloo) and GPU (NCCL).
 
-mmcv 1.7.2's ``init_dist`` picks the device as ``RANK % device_count()`` (a division by
-zero without CUDA) and its ``MMDistributedDataParallel`` reaches into DDP internals that
-torch 2.1 removed; these replacements use only public torch API.
+mmcv 1.7.2's ``init_dist`` picks the device as ``RANK % device_count()`` (a division by zero
+without CUDA); this one takes the device from the local rank and falls back to gloo on the CPU.
 """
 import os
 import subprocess
 from datetime import timedelta
+from typing import Optional
 
 import torch
 import torch.distributed as dist
-from mmcv.parallel import scatter_kwargs
+from mmcv.parallel import MMDataParallel
 from mmcv.runner import get_dist_info
-from torch.nn.parallel import DistributedDataParallel
+from torch import nn
 
-__all__ = ['init_dist', 'get_dist_info', 'MMDistributedDataParallel', 'LauncherError']
+from mmdet_lite.compat.ddp import MMDistributedDataParallel, buffer_sync_kwargs
+
+__all__ = ['init_dist', 'get_dist_info', 'wrap_model', 'MMDistributedDataParallel', 'LauncherError']
 
 _LAUNCHER_ENV = {
     'pytorch': ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'),
@@ -93,43 +95,21 @@ def init_dist(launcher: str, backend: str = 'nccl', port=None, timeout_s: float 
     return note
 
 
-class MMDistributedDataParallel(DistributedDataParallel):
-    """torch's DDP with mmcv's ``train_step``/``val_step`` interface and DataContainer inputs.
+def wrap_model(model: nn.Module, distributed: bool, gpu_id: Optional[int] = None,
+               find_unused_parameters: bool = False) -> nn.Module:
+    """Wrap ``model`` for mmcv's ``train_step``/``val_step`` and DataContainer batches.
 
-    ``train_step`` and ``val_step`` run through ``DistributedDataParallel.forward``, so DDP's
-    gradient hooks and unused-parameter search see them exactly as a plain forward.
+    Distributed: DDP in this process, on its CUDA device (``init_dist`` chose it) or on the CPU;
+    buffers are not synchronised each forward, as in MMDetection. Otherwise mmcv's
+    ``MMDataParallel`` on GPU ``gpu_id``, or on the CPU when ``gpu_id`` is None.
     """
-
-    def _target_devices(self) -> list:
-        return list(self.device_ids) if self.device_ids else [-1]
-
-    def _scatter(self, inputs, kwargs):
-        inputs, kwargs = scatter_kwargs(inputs, kwargs, self._target_devices(), dim=self.dim)
-        return inputs[0], kwargs[0]
-
-    def forward(self, *inputs, **kwargs):
-        inputs, kwargs = self._scatter(inputs, kwargs)
-        return super().forward(*inputs, **kwargs)
-
-    def _run_module_method(self, name: str, inputs, kwargs):
-        """Call ``module.<name>`` through DDP's forward (DDP calls ``module.forward``)."""
-        module = self.module
-        method = getattr(module, name)
-
-        def dispatch(*args, **kw):
-            # The step calls ``self(...)`` itself: the real forward must be back first.
-            del module.forward
-            return method(*args, **kw)
-
-        inputs, kwargs = self._scatter(inputs, kwargs)
-        module.forward = dispatch
-        try:
-            return super().forward(*inputs, **kwargs)
-        finally:
-            module.__dict__.pop('forward', None)
-
-    def train_step(self, *inputs, **kwargs):
-        return self._run_module_method('train_step', inputs, kwargs)
-
-    def val_step(self, *inputs, **kwargs):
-        return self._run_module_method('val_step', inputs, kwargs)
+    if distributed:
+        device_ids = [torch.cuda.current_device()] if torch.cuda.is_available() else None
+        if device_ids is not None:
+            model = model.cuda()
+        return MMDistributedDataParallel(model, device_ids=device_ids,
+                                         find_unused_parameters=find_unused_parameters,
+                                         **buffer_sync_kwargs(False))
+    if gpu_id is None:
+        return MMDataParallel(model)
+    return MMDataParallel(model.cuda(gpu_id), device_ids=[gpu_id])

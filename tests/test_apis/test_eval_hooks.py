@@ -14,6 +14,7 @@ from mmcv.parallel import MMDataParallel
 from mmcv.runner import EpochBasedRunner, Hook
 from torch.utils.data import DataLoader
 
+from mmdet_lite.apis import multi_gpu_test, single_gpu_test
 from mmdet_lite.core.evaluation import DistEvalHook, EvalHook
 from mmdet_lite.datasets import build_dataloader, build_dataset
 from tests.test_datasets.helpers import TEST_PIPELINE, OracleTestDetector, write_coco
@@ -87,7 +88,8 @@ def run_epochs(tmp_path, max_epochs, **hook_kwargs):
                               work_dir=str(tmp_path / 'work'),
                               logger=logging.getLogger('test_eval_hooks'), max_epochs=max_epochs)
     runner.register_hook(EpochCounter(model), priority='HIGHEST')
-    runner.register_hook(EvalHook(val_loader, metric='bbox', **hook_kwargs), priority='LOW')
+    runner.register_hook(EvalHook(val_loader, test_fn=single_gpu_test, metric='bbox',
+                                  **hook_kwargs), priority='LOW')
     runner.run([DataLoader(range(2), batch_size=1)], [('train', 1)])
     return runner, calls
 
@@ -118,9 +120,18 @@ def test_bad_arguments_are_refused(tmp_path):
     write_val_data(tmp_path)
     val_loader, _ = make_val_loader(tmp_path)
     with pytest.raises(TypeError, match='DataLoader'):
-        EvalHook(val_loader.dataset)
+        EvalHook(val_loader.dataset, test_fn=single_gpu_test)
     with pytest.raises(ValueError, match='interval'):
-        EvalHook(val_loader, interval=0)
+        EvalHook(val_loader, test_fn=single_gpu_test, interval=0)
+
+
+def test_an_evaluation_option_the_dataset_does_not_take_is_refused_at_build(tmp_path):
+    write_val_data(tmp_path)
+    val_loader, _ = make_val_loader(tmp_path)
+    for hook_class in (EvalHook, DistEvalHook):
+        with pytest.raises(TypeError, match=f"{hook_class.__name__}: evaluation option 'metrc' is "
+                                            'not an argument of CocoDataset.evaluate'):
+            hook_class(val_loader, test_fn=single_gpu_test, metrc='bbox')
 
 
 def _free_port():
@@ -151,7 +162,7 @@ def _dist_eval_worker(rank, world_size, port, root):
         model = ScheduledOracle(predictions, num_classes=1)
         model.bn.running_mean.fill_(float(rank + 1))
         runner = FakeRunner(MMDistributedDataParallel(model), os.path.join(root, 'work'), rank)
-        hook = DistEvalHook(val_loader, metric='bbox')
+        hook = DistEvalHook(val_loader, test_fn=multi_gpu_test, metric='bbox')
         hook._do_evaluate(runner)
         with open(os.path.join(root, f'rank{rank}.pkl'), 'wb') as f:
             pickle.dump(dict(bn_mean=model.bn.running_mean.tolist(),

@@ -114,3 +114,11 @@ def test_pseudo_sampler_keeps_everything():
     assert result.pos_inds.tolist() == [0, 1, 2] and result.neg_inds.tolist() == [3, 4]
     assert result.pos_assigned_gt_inds.tolist() == [0, 1, 0]
     assert 'pos_inds.shape' in repr(result)
+
+
+@pytest.mark.parametrize('cfg', [dict(type='RandomSampler', num=4, pos_fraction=0.5),
+                                 dict(type='PseudoSampler')])
+def test_a_misspelt_sampler_option_is_refused_naming_it(cfg):
+    # add_gt_as_proposal (no s) used to be swallowed, leaving add_gt_as_proposals at True
+    with pytest.raises(TypeError, match=f"{cfg['type']}.*unexpected keyword argument 'add_gt_as_proposal'"):
+        build_sampler(dict(cfg, add_gt_as_proposal=False), context=object())

@@ -52,3 +52,11 @@ def test_mstrain_3x_config_repeats_the_dataset_three_times_with_range_scales():
     assert cfg.data.train.dataset.pipeline[2] == dict(type='Resize', img_scale=[(1333, 640), (1333, 800)],
                                                       multiscale_mode='range', keep_ratio=True)
     assert cfg.model.type == 'FasterRCNN'
+
+
+def test_a_misspelt_sampler_key_in_a_config_fails_the_build_naming_the_key():
+    cfg = _load('faster_rcnn_r50_fpn_1x_coco.py')
+    cfg.model.backbone.init_cfg = None
+    cfg.merge_from_dict({'model.train_cfg.rcnn.sampler.add_gt_as_proposal': False})
+    with pytest.raises(TypeError, match="RandomSampler.*unexpected keyword argument 'add_gt_as_proposal'"):
+        build_detector(cfg.model)

@@ -20,6 +20,7 @@ import tempfile
 import time
 from typing import Callable, List, Tuple
 
+import mmdet_lite  # noqa: F401  (before mmcv: installs mmdet_lite.compat)
 import cv2
 import numpy as np
 from mmcv.parallel import collate

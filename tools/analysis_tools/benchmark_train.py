@@ -17,19 +17,26 @@ with a dynamic ``GradScaler``, as ``AmpOptimizerHook`` does there), each timed u
 the memory column is the GPU's peak allocation.
 """
 import argparse
-import os
 import logging
+import os
+import os.path as osp
 import resource
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Dict, List, Optional, Tuple
 
-import mmdet_lite  # noqa: F401  (first, as in tools/train.py: it sets torch's OpenMP spin count)
-import torch
-from mmcv import Config
-from mmcv.utils import get_logger
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/, for process_env
+import process_env  # noqa: E402
+
+process_env.apply()  # as tools/train.py does, before torch is imported
+
+import mmdet_lite  # noqa: E402,F401  (before mmcv: installs mmdet_lite.compat)
+import torch  # noqa: E402
+from mmcv import Config  # noqa: E402
+from mmcv.utils import get_logger  # noqa: E402
 
 CONFIG = 'configs/faster_rcnn/faster_rcnn_r50_fpn_1x_coco.py'
 NUM_CLASSES = 80  # foreground classes; both models get 81 logits (background included)
@@ -203,7 +210,8 @@ def main(argv=None) -> None:
     batch = make_batch(tuple(args.shape), args.boxes, device=args.device)
     where = torch.cuda.get_device_name() if cuda else f'threads {torch.get_num_threads()}'
     print(f'input {tuple(args.shape)}, {args.boxes} boxes/img, {where}, '
-          f'{args.warmup} warm-up + {args.steps} timed steps, torch {torch.__version__}')
+          f'{args.warmup} warm-up + {args.steps} timed steps, torch {torch.__version__}, '
+          + ', '.join(f'{name}={value}' for name, value in process_env.describe().items()))
     rows = {}
     for name in args.rows:
         torch.manual_seed(0)

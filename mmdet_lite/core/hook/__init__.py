@@ -1,6 +1,5 @@
 from .check_invalid_loss_hook import CheckInvalidLossHook, NonFiniteLossError
-from .reseed_hook import ReseedHook, derived_seed, reseed
+from .reseed_hook import ReseedHook
 from .last_checkpoint_hook import LastCheckpointHook
 
-__all__ = ['CheckInvalidLossHook', 'NonFiniteLossError', 'ReseedHook', 'derived_seed', 'reseed',
-           'LastCheckpointHook']
+__all__ = ['CheckInvalidLossHook', 'NonFiniteLossError', 'ReseedHook', 'LastCheckpointHook']

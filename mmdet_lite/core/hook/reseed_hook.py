@@ -1,23 +1,9 @@
-import random
-
-import numpy as np
-import torch
 from mmcv.runner import HOOKS, Hook
+
+from mmdet_lite.utils.seed import derived_seed, set_random_seed
 
 # Salts for the two reseeds of an iteration-based step: loading its batch, and the step.
 _LOAD, _STEP = 0, 1
-
-
-def derived_seed(seed: int, *keys: int) -> int:
-    """A 32-bit seed drawn from ``(seed, *keys)``; distinct for distinct key tuples."""
-    return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
-
-
-def reseed(value: int) -> None:
-    """Seed Python's ``random``, numpy's global RNG and torch's CPU RNG with ``value``."""
-    random.seed(value)
-    np.random.seed(value)
-    torch.manual_seed(value)
 
 
 @HOOKS.register_module()
@@ -41,18 +27,18 @@ class ReseedHook(Hook):
 
     def before_train_epoch(self, runner):
         if self.by_epoch:
-            reseed(derived_seed(self.seed, runner.epoch, runner.rank))
+            set_random_seed(derived_seed(self.seed, runner.epoch, runner.rank))
 
     def before_run(self, runner):
         if not self.by_epoch:
-            reseed(derived_seed(self.seed, runner.iter, runner.rank, _LOAD))
+            set_random_seed(derived_seed(self.seed, runner.iter, runner.rank, _LOAD))
 
     def before_train_iter(self, runner):
         if not self.by_epoch:
-            reseed(derived_seed(self.seed, runner.iter, runner.rank, _STEP))
+            set_random_seed(derived_seed(self.seed, runner.iter, runner.rank, _STEP))
         elif runner.inner_iter == 0:
-            reseed(derived_seed(self.seed, runner.epoch, runner.rank, _STEP))
+            set_random_seed(derived_seed(self.seed, runner.epoch, runner.rank, _STEP))
 
     def after_train_iter(self, runner):
         if not self.by_epoch:
-            reseed(derived_seed(self.seed, runner.iter + 1, runner.rank, _LOAD))
+            set_random_seed(derived_seed(self.seed, runner.iter + 1, runner.rank, _LOAD))

@@ -3,7 +3,7 @@ import itertools
 from mmcv.runner import get_dist_info
 from torch.utils.data import Sampler
 
-from mmdet_lite.core.hook.reseed_hook import derived_seed
+from mmdet_lite.utils.seed import derived_seed
 
 from .distributed_sampler import DistributedSampler
 from .group_sampler import DistributedGroupSampler

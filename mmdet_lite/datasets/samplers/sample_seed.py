@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler, get_worker_info
 
-from mmdet_lite.core.hook.reseed_hook import derived_seed, reseed
+from mmdet_lite.utils.seed import derived_seed, set_random_seed
 
 
 class SeededIndex(int):
@@ -45,11 +45,11 @@ def sample_rng(index):
         yield
         return
     if get_worker_info() is not None:  # a worker's RNGs are its own
-        reseed(seed)
+        set_random_seed(seed)
         yield
         return
     states = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    reseed(seed)
+    set_random_seed(seed)
     try:
         yield
     finally:

@@ -1,13 +1,9 @@
 """Base class of box coders."""
 from abc import ABCMeta, abstractmethod
-from typing import Any
 
 
 class BaseBBoxCoder(metaclass=ABCMeta):
     """Encode boxes as regression targets relative to reference boxes, and decode them back."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        pass
 
     @abstractmethod
     def encode(self, bboxes, gt_bboxes):

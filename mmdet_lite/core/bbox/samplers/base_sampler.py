@@ -16,7 +16,8 @@ class BaseSampler(metaclass=ABCMeta):
         pos_fraction: upper bound of the positive fraction.
         neg_pos_ub: negatives are at most ``neg_pos_ub * max(1, #pos)`` (disabled when < 0).
         add_gt_as_proposals: prepend the ground truths to the candidates.
-        **kwargs: ignored; heads pass ``context=self`` for samplers that need the head.
+        context: the head that builds the sampler (heads pass ``context=self``, as in
+            MMDetection); unused by samplers that do not need it.
     """
 
     def __init__(self,
@@ -24,7 +25,7 @@ class BaseSampler(metaclass=ABCMeta):
                  pos_fraction: float,
                  neg_pos_ub: float = -1,
                  add_gt_as_proposals: bool = True,
-                 **kwargs: Any) -> None:
+                 context: Any = None) -> None:
         self.num = num
         self.pos_fraction = pos_fraction
         self.neg_pos_ub = neg_pos_ub

@@ -13,8 +13,8 @@ from .sampling_result import SamplingResult
 class PseudoSampler(BaseSampler):
     """Return all positives and all negatives of the assignment, unchanged."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        pass
+    def __init__(self, context: Any = None) -> None:
+        """``context``: the head that builds the sampler (unused; heads pass it to every sampler)."""
 
     def _sample_pos(self, assign_result: AssignResult, num_expected: int, **kwargs: Any):
         raise NotImplementedError('PseudoSampler does not sample; call sample()')

@@ -7,7 +7,7 @@ from mmcv.runner import Hook, build_runner
 from mmcv.runner import EpochBasedRunner as MMCVEpochBasedRunner
 from torch.utils.data import DataLoader
 
-from mmdet_lite.core.runner import EpochBasedRunner
+from mmdet_lite.compat.epoch_based_runner import EpochBasedRunner
 
 
 class _Linear(torch.nn.Module):

@@ -11,7 +11,6 @@ from mmcv.runner import RUNNERS
 from mmcv.runner import EpochBasedRunner as MMCVEpochBasedRunner
 
 
-@RUNNERS.register_module(name='EpochBasedRunner', force=True)
 class EpochBasedRunner(MMCVEpochBasedRunner):
     """mmcv's epoch loop, hook for hook, minus the sleeps."""
 
@@ -46,3 +45,7 @@ class EpochBasedRunner(MMCVEpochBasedRunner):
                 self.call_hook('after_val_iter')
                 del self.data_batch
         self.call_hook('after_val_epoch')
+
+
+def install() -> None:
+    RUNNERS.register_module(name='EpochBasedRunner', module=EpochBasedRunner, force=True)

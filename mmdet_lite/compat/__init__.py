@@ -1,0 +1,31 @@
+"""Every change mmdet_lite makes to third-party modules, in one place.
+
+mmcv 1.7.2 was written against torch 1.x; some of its behaviour breaks on current torch, and some
+is unsafe or slow. Each module here replaces one upstream behaviour, names it and says why:
+
+- ``notices``: silences two import-time notices of mmcv and torch that say nothing about mmdet_lite.
+- ``config_tempfile``: drops a spurious warning mmcv's ``Config`` leaves when a config fails to parse.
+- ``scatter``: gives mmcv's CPU -> GPU scatter the per-GPU copy stream it expects (torch 2.x changed it).
+- ``epoch_based_runner``: mmcv's ``EpochBasedRunner`` without its 2 s sleep before every epoch.
+- ``checkpoint_loader``: every local checkpoint is read with ``torch.load(weights_only=True)``.
+- ``file_backend``: mmcv's ``disk`` file backend writes atomically (no truncated checkpoints).
+- ``ddp``: mmcv's ``MMDistributedDataParallel`` on public DDP API, and torch's renamed buffer switch.
+
+``install()`` applies them; ``import mmdet_lite`` (and so importing any of its subpackages) calls it
+before anything else. Calling it again changes nothing. Nothing outside this package changes
+third-party modules.
+"""
+_installed = False
+
+
+def install() -> None:
+    """Apply every workaround once (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    from . import notices
+    notices.install()  # before mmcv or torch is imported below
+    from . import checkpoint_loader, config_tempfile, epoch_based_runner, file_backend, scatter
+    for module in (config_tempfile, scatter, epoch_based_runner, checkpoint_loader, file_backend):
+        module.install()
+    _installed = True

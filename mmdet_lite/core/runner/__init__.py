@@ -1,3 +1,0 @@
-from .epoch_based_runner import EpochBasedRunner
-
-__all__ = ['EpochBasedRunner']
