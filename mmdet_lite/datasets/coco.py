@@ -198,8 +198,8 @@ class CocoDataset(CustomDataset):
         recalls = eval_recalls(gt_bboxes, results, proposal_nums, iou_thrs, logger=logger)
         return recalls.mean(axis=1)
 
-    def format_results(self, results: list, jsonfile_prefix: Optional[str] = None,
-                       **kwargs) -> Tuple[Dict[str, str], Optional[tempfile.TemporaryDirectory]]:
+    def format_results(self, results: list, jsonfile_prefix: Optional[str] = None
+                       ) -> Tuple[Dict[str, str], Optional[tempfile.TemporaryDirectory]]:
         """Write COCO json result files; returns (metric -> file, temp dir or None)."""
         if not isinstance(results, list):
             raise TypeError(f'results must be a list, got {type(results)}')

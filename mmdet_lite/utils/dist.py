@@ -100,7 +100,8 @@ def wrap_model(model: nn.Module, distributed: bool, gpu_id: Optional[int] = None
     """Wrap ``model`` for mmcv's ``train_step``/``val_step`` and DataContainer batches.
 
     Distributed: DDP in this process, on its CUDA device (``init_dist`` chose it) or on the CPU;
-    buffers are not synchronised each forward, as in MMDetection. Otherwise mmcv's
+    buffers are not synchronised each forward, as in MMDetection (DDP still broadcasts them once
+    here, while every rank's model is still the same). Otherwise mmcv's
     ``MMDataParallel`` on GPU ``gpu_id``, or on the CPU when ``gpu_id`` is None.
     """
     if distributed:

@@ -274,3 +274,10 @@ def test_format_results_writes_coco_json(coco_files, tmp_path):
     assert len(dets) == 3
     with pytest.raises(ValueError, match='3 != 2|2 != 3'):
         dataset.format_results(results[:2])
+
+
+def test_format_results_refuses_a_misspelt_option(coco_files):
+    # tools/test.py --format-only passes --eval-options here; a typo must not be dropped silently
+    dataset = make_dataset(coco_files, test_mode=True)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'jsonfile_prefx'"):
+        dataset.format_results(perfect_results(dataset), jsonfile_prefx='out')
