@@ -8,6 +8,7 @@ import sys
 import time
 import traceback
 import warnings
+from contextlib import nullcontext
 
 import process_env
 
@@ -19,6 +20,7 @@ import torch  # noqa: E402
 
 from mmdet_lite import __version__
 from mmdet_lite.apis import init_random_seed, set_random_seed, train_detector
+from mmdet_lite.core.hook import TrainingPreempted
 from mmdet_lite.datasets.builder import build_dataset
 from mmdet_lite.datasets.utils import check_num_classes
 from mmdet_lite.models.builder import build_detector
@@ -27,6 +29,10 @@ from mmdet_lite.utils.checkpoint import check_checkpoint
 from mmdet_lite.utils.cli import (StrictDictAction, add_launcher_arguments, export_local_rank,
                                   load_config, run_cli)
 from mmdet_lite.utils.dist import get_dist_info, init_dist
+from mmdet_lite.utils.work_dir_lock import WorkDirLock
+
+# Set by dist_train.sh: a preempted rank touches this file and exits 0 (see main).
+PREEMPTED_MARKER_ENV = 'MMDET_LITE_PREEMPTED_MARKER'
 
 
 def parse_args(argv=None):
@@ -165,12 +171,28 @@ def main(argv=None):
     # fails here and leaves an earlier run's files as they were.
     model, datasets = build_model_and_datasets(cfg)
 
+    # One run per work_dir (rank 0 holds it): a second is refused here, before it writes anything.
+    with WorkDirLock(cfg.work_dir) if get_dist_info()[0] == 0 else nullcontext() as lock:
+        run(args, cfg, model, datasets, distributed, device_note, lock.notes if lock else [])
+
+
+def run(args, cfg, model, datasets, distributed, device_note, lock_notes):
     mmcv.mkdir_or_exist(osp.abspath(cfg.work_dir))
     timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
     log_file = osp.join(cfg.work_dir, f'{timestamp}.log')
     logger = get_root_logger(log_file=log_file, log_level=cfg.log_level)
+    for note in lock_notes:
+        logger.warning(note)
     try:
         train(args, cfg, model, datasets, distributed, device_note, timestamp, logger)
+    except TrainingPreempted:
+        if distributed:
+            torch.distributed.destroy_process_group()
+        marker = os.environ.get(PREEMPTED_MARKER_ENV)
+        if marker:  # dist_train.sh: exit 0 here (torchrun reports no failure), it exits 75 itself
+            open(marker, 'a').close()
+            return
+        raise
     except Exception:
         log_traceback_to_file(logger)
         raise

@@ -7,7 +7,7 @@ from mmcv.runner import (DistSamplerSeedHook, EpochBasedRunner, OptimizerHook, b
 
 from mmdet_lite.core.evaluation import DistEvalHook, EvalHook
 from mmdet_lite.core.fp16 import AmpOptimizerHook
-from mmdet_lite.core.hook import CheckInvalidLossHook, LastCheckpointHook, ReseedHook
+from mmdet_lite.core.hook import CheckInvalidLossHook, LastCheckpointHook, PreemptionHook, ReseedHook
 from mmdet_lite.datasets.builder import build_dataloader, build_dataset
 from mmdet_lite.datasets.prefetch_loader import PrefetchLoader
 from mmdet_lite.datasets.utils import replace_ImageToTensor
@@ -120,6 +120,8 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
     if validate:
         _register_eval_hook(runner, cfg, distributed)
     runner.register_custom_hooks(cfg.get('custom_hooks', None))
+    # Last of all: it saves after the iteration's (or the epoch's) checkpoint and evaluation.
+    runner.register_hook(PreemptionHook(**cfg.get('preemption', {})), priority='LOWEST')
 
     if runner.rank == 0:  # no save of this run is under way yet
         remove_stale_temp_files(cfg.work_dir, logger)

@@ -1,6 +1,9 @@
 """Dataset registries, ``build_dataset`` and ``build_dataloader``."""
 import copy
+import os
 import random
+import signal
+import threading
 from functools import partial
 
 import numpy as np
@@ -41,15 +44,35 @@ def _build_wrapped_dataset(cfg, default_args):
 
 
 def worker_init_fn(worker_id: int) -> None:
-    """Seed numpy and ``random`` in a loader worker from torch's per-worker seed.
+    """Seed numpy and ``random`` in a loader worker from torch's per-worker seed, and leave the
+    stop signals to the main process.
 
     torch derives that seed from its global RNG when the epoch's iterator starts, so the
     augmentation stream differs between epochs and ranks and is reproduced exactly on
     resume (MMDetection 2.x reuses the same worker seeds every epoch).
     """
+    _leave_stop_signals_to_the_main_process()
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
+
+
+def _leave_stop_signals_to_the_main_process() -> None:
+    """A scheduler's SIGTERM (or SIGUSR1/2) reaches every process of the job: a loader worker it
+    killed would fail the main process before it could save. Workers ignore those signals, except a
+    SIGTERM from the main process itself (how torch and multiprocessing end workers); they also
+    end on their own when the main process is gone."""
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # threads started below inherit it
+    main_process = os.getppid()
+
+    def wait_for_the_main_process_to_end_us() -> None:
+        while signal.sigwaitinfo({signal.SIGTERM}).si_pid != main_process:
+            pass
+        os._exit(128 + signal.SIGTERM)
+
+    threading.Thread(target=wait_for_the_main_process_to_end_us, daemon=True).start()
 
 
 def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, num_gpus: int = 1,

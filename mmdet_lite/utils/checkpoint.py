@@ -14,6 +14,8 @@ import re
 import torch
 from mmcv.runner import load_checkpoint as _mmcv_load_checkpoint
 
+from .atomic_io import atomic_write_bytes
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint file that is missing, unreadable or needs unsafe unpickling."""
@@ -59,6 +61,13 @@ def check_checkpoint(filename: str) -> None:
 
 
 LAST_CHECKPOINT_FILE = 'last_checkpoint'
+
+
+def write_last_checkpoint_pointer(checkpoint_path: str) -> None:
+    """Point ``last_checkpoint`` beside ``checkpoint_path`` at it (atomically: call it only once the
+    checkpoint is completely written, and the pointer never names a partial file)."""
+    atomic_write_bytes(osp.basename(checkpoint_path).encode() + b'\n',
+                       osp.join(osp.dirname(checkpoint_path), LAST_CHECKPOINT_FILE))
 
 
 def find_latest_checkpoint(work_dir: str, logger=None):
@@ -110,11 +119,13 @@ def _gpu_ids_in_config_text(config_text: str):
 def resume_runner(runner, filename: str, map_location='cpu') -> None:
     """Resume an mmcv runner from ``filename``: weights, optimizer, counters and ``meta``.
 
-    The semantics of mmcv's ``BaseRunner.resume``, with two differences. The checkpoint's
+    The semantics of mmcv's ``BaseRunner.resume``, with three differences. The checkpoint's
     dumped config is read for its ``gpu_ids`` without being executed (mmcv runs it as
-    Python, which would undo safe loading). And an IterBasedRunner resumes after the saved
+    Python, which would undo safe loading). An IterBasedRunner resumes after the saved
     iteration: mmcv records ``iter`` before its counter moves on, so ``iter_4.pth`` says 3
-    and mmcv's own resume repeats that iteration.
+    and mmcv's own resume repeats that iteration. And a checkpoint taken inside an epoch
+    (``meta['inner_iter']``, see ``mmdet_lite.compat.epoch_based_runner``) resumes that epoch
+    at its next iteration.
     """
     from mmcv.runner import IterBasedRunner
     checkpoint = runner.load_checkpoint(filename, map_location=map_location)
@@ -128,6 +139,8 @@ def resume_runner(runner, filename: str, map_location='cpu') -> None:
         runner._iter += 1
         runner._inner_iter = runner._iter
     previous_gpu_ids = _gpu_ids_in_config_text(meta.get('config', ''))
+    if meta.get('inner_iter'):
+        _resume_inside_epoch(runner, filename, meta['inner_iter'], previous_gpu_ids)
     if previous_gpu_ids and len(previous_gpu_ids) != runner.world_size:
         runner._iter = int(runner._iter * len(previous_gpu_ids) / runner.world_size)
         runner.logger.info('the iteration number is changed due to change of GPU number')
@@ -140,3 +153,14 @@ def resume_runner(runner, filename: str, map_location='cpu') -> None:
         else:
             runner.optimizer.load_state_dict(checkpoint['optimizer'])
     runner.logger.info('resumed epoch %d, iter %d', runner.epoch, runner.iter)
+
+
+def _resume_inside_epoch(runner, filename: str, inner_iter: int, previous_gpu_ids) -> None:
+    if not hasattr(runner, 'resume_inner_iter'):
+        raise CheckpointError(f'checkpoint file {filename} was taken inside an epoch (after its '
+                              f'iteration {inner_iter}); {type(runner).__name__} cannot resume there')
+    if previous_gpu_ids and len(previous_gpu_ids) != runner.world_size:
+        raise CheckpointError(
+            f'checkpoint file {filename} was taken inside an epoch by {len(previous_gpu_ids)} '
+            f'processes; resume it with {len(previous_gpu_ids)}, or from an epoch_N.pth')
+    runner.resume_inner_iter = inner_iter

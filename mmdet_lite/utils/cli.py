@@ -72,6 +72,9 @@ def run_cli(main, prog: str, argv=None) -> int:
         print(f'{prog}: interrupted', file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - reported as a message, traceback on request
+        if getattr(error, 'exit_code', None) is not None:  # an expected stop, e.g. preemption
+            print(f'{prog}: {error}', file=sys.stderr)
+            return error.exit_code
         if os.environ.get('MMDET_LITE_TRACEBACK'):
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error

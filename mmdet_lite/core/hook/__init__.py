@@ -1,5 +1,7 @@
 from .check_invalid_loss_hook import CheckInvalidLossHook, NonFiniteLossError
 from .reseed_hook import ReseedHook
 from .last_checkpoint_hook import LastCheckpointHook
+from .preemption_hook import PREEMPTED_EXIT_CODE, PreemptionHook, TrainingPreempted
 
-__all__ = ['CheckInvalidLossHook', 'NonFiniteLossError', 'ReseedHook', 'LastCheckpointHook']
+__all__ = ['CheckInvalidLossHook', 'NonFiniteLossError', 'ReseedHook', 'LastCheckpointHook',
+           'PREEMPTED_EXIT_CODE', 'PreemptionHook', 'TrainingPreempted']

@@ -1,9 +1,6 @@
-import os.path as osp
-
 from mmcv.runner import HOOKS, Hook, master_only
 
-from mmdet_lite.utils.atomic_io import atomic_write_bytes
-from mmdet_lite.utils.checkpoint import LAST_CHECKPOINT_FILE
+from mmdet_lite.utils.checkpoint import write_last_checkpoint_pointer
 
 
 @HOOKS.register_module()
@@ -23,8 +20,7 @@ class LastCheckpointHook(Hook):
         last_ckpt = runner.meta.get('hook_msgs', {}).get('last_ckpt') if runner.meta else None
         if last_ckpt is None or last_ckpt == self.written:
             return
-        atomic_write_bytes(osp.basename(last_ckpt).encode() + b'\n',
-                           osp.join(osp.dirname(last_ckpt), LAST_CHECKPOINT_FILE))
+        write_last_checkpoint_pointer(last_ckpt)
         self.written = last_ckpt
 
     def after_train_epoch(self, runner):

@@ -10,13 +10,12 @@ _LOAD, _STEP = 0, 1
 class ReseedHook(Hook):
     """Reseed Python, numpy and torch from ``(seed, position, rank)`` as training advances.
 
-    Epoch-based runs reseed at every epoch start (for the sampler's order) and again before
-    the epoch's first step, once the loader's iterator has started: a DataLoader draws its
-    worker seed from torch's RNG only when it starts new workers, which with persistent
-    workers is the first epoch of a process, not every epoch. Iteration-based runs reseed
-    before loading each batch and again before each step. What an epoch (or iteration) draws then
-    depends only on where it is, so a resumed run continues bit-exactly where an
-    uninterrupted one would be, whatever evaluation or checkpointing consumed in between.
+    Every step is reseeded from the iteration it is, just before it runs. Epoch-based runs also
+    reseed at every epoch start, for the sampler's order of the epoch (and a DataLoader's
+    worker seed, drawn when the epoch's iterator starts new workers); iteration-based runs
+    reseed before loading each batch. What an epoch or an iteration draws then depends only on
+    where it is, so a run resumed at an epoch's end or inside an epoch continues bit-exactly
+    where an uninterrupted one would be, whatever evaluation or checkpointing consumed in between.
     Register it with the LOWEST priority: each reseed must be the last thing before the
     randomness it governs.
     """
@@ -34,10 +33,7 @@ class ReseedHook(Hook):
             set_random_seed(derived_seed(self.seed, runner.iter, runner.rank, _LOAD))
 
     def before_train_iter(self, runner):
-        if not self.by_epoch:
-            set_random_seed(derived_seed(self.seed, runner.iter, runner.rank, _STEP))
-        elif runner.inner_iter == 0:
-            set_random_seed(derived_seed(self.seed, runner.epoch, runner.rank, _STEP))
+        set_random_seed(derived_seed(self.seed, runner.iter, runner.rank, _STEP))
 
     def after_train_iter(self, runner):
         if not self.by_epoch:

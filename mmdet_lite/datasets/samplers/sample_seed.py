@@ -12,6 +12,7 @@ run resumed at any epoch or iteration redraws exactly what an uninterrupted run 
   from that one only when it starts workers, which persistent workers do once per process.
 * The endless samplers of ``IterBasedRunner``: from ``(seed, rank, round, p)``.
 """
+import itertools
 import random
 from contextlib import contextmanager
 from typing import Iterator
@@ -64,11 +65,18 @@ class SeededSampler(Sampler):
 
     def __init__(self, sampler: Sampler) -> None:
         self.sampler = sampler
+        self.start = 0
+
+    def start_next_pass_at(self, position: int) -> None:
+        """Begin the next pass at ``position`` (a run resumed mid-epoch): the pass draws its order and
+        seeds as a whole pass does and skips its first ``position`` indices; later passes are whole."""
+        self.start = position
 
     def __iter__(self) -> Iterator[SeededIndex]:
         pass_seed = int(np.random.randint(2**31))
+        start, self.start = self.start, 0
         return (SeededIndex(index, derived_seed(pass_seed, position))
-                for position, index in enumerate(self.sampler))
+                for position, index in itertools.islice(enumerate(self.sampler), start, None))
 
     def __len__(self) -> int:
         return len(self.sampler)
