@@ -1,9 +1,11 @@
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO_ROOT / 'tests' / 'data' / 'configs' / 'tiny.py'
@@ -39,3 +41,26 @@ def run_dist_train():
                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
                               env=_env({'PYTHON': sys.executable, 'PORT': str(port)}))
     return run
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a gloo rendezvous)."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def read_checkpoint(path) -> dict:
+    """A checkpoint file loaded as the tools load one: ``weights_only=True``."""
+    return torch.load(path, weights_only=True)
+
+
+def read_state_dict(path) -> dict:
+    return read_checkpoint(path)['state_dict']
+
+
+def assert_same_weights(expected: dict, actual: dict) -> None:
+    """The same names, and every tensor equal bit for bit; the first one that differs is named."""
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name

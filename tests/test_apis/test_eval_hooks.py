@@ -3,7 +3,6 @@ BN-buffer broadcast and rank-0-only evaluation over 2 gloo processes."""
 import logging
 import os
 import pickle
-import socket
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from torch.utils.data import DataLoader
 
 from mmdet_lite.core.evaluation import DistEvalHook, EvalHook
 from mmdet_lite.datasets import build_dataloader, build_dataset
+from tests.conftest import free_port
 from tests.test_datasets.helpers import TEST_PIPELINE, OracleTestDetector, write_coco
 
 # Shift of the predicted boxes during epoch e (1-based): 0 is perfect, 40 misses everything.
@@ -123,12 +123,6 @@ def test_bad_arguments_are_refused(tmp_path):
         EvalHook(val_loader, interval=0)
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 class FakeRunner:
     """The runner attributes DistEvalHook reads."""
 
@@ -162,7 +156,7 @@ def _dist_eval_worker(rank, world_size, port, root):
 
 def test_dist_eval_hook_broadcasts_bn_and_evaluates_on_rank_zero(tmp_path):
     write_val_data(tmp_path)
-    mp.spawn(_dist_eval_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_dist_eval_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
     outcomes = []
     for rank in range(2):
         with open(tmp_path / f'rank{rank}.pkl', 'rb') as f:

@@ -3,7 +3,6 @@ import ast
 import importlib.util
 import json
 import pickle
-import socket
 import subprocess
 import sys
 
@@ -13,7 +12,7 @@ import torch
 
 from mmdet_lite.datasets import build_dataset
 from mmdet_lite.utils.cli import run_cli
-from tests.conftest import REPO_ROOT, _env, run_script
+from tests.conftest import REPO_ROOT, _env, free_port, run_script
 from tests.test_datasets.helpers import TEST_PIPELINE, write_coco
 
 NUM_IMAGES = 4
@@ -80,12 +79,6 @@ def test_batched_test_and_format_only(setup):
                         '--eval-options', f'jsonfile_prefix={root / "fmt"}')
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(json.loads((root / 'fmt.bbox.json').read_text())) == NUM_IMAGES
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def test_dist_test_two_gloo_ranks_print_the_same_metrics(setup):

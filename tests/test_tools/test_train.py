@@ -6,13 +6,9 @@ import pytest
 import torch
 from mmcv import Config
 
-from tests.conftest import TINY_CONFIG
+from tests.conftest import TINY_CONFIG, assert_same_weights, read_checkpoint, read_state_dict
 
 TRAIN_ARGS = ('--no-validate', '--seed', '0', '--deterministic')
-
-
-def state_dict(path):
-    return torch.load(path, weights_only=True)['state_dict']
 
 
 @pytest.fixture(scope='module')
@@ -79,7 +75,7 @@ def test_one_epoch_run_writes_config_logs_and_checkpoints(one_epoch_run):
 
 def test_checkpoint_meta_has_mmdetection_keys(one_epoch_run):
     work_dir, _ = one_epoch_run
-    checkpoint = torch.load(work_dir / 'epoch_1.pth', weights_only=True)
+    checkpoint = read_checkpoint(work_dir / 'epoch_1.pth')
     assert set(checkpoint) == {'meta', 'state_dict', 'optimizer'}
     meta = checkpoint['meta']
     assert {'env_info', 'config', 'seed', 'exp_name', 'mmdet_version', 'CLASSES', 'epoch', 'iter',
@@ -119,10 +115,8 @@ def test_resume_continues_bit_exactly(run_train, tmp_path, loader):
     assert resumed.returncode == 0, resumed.stderr
     assert 'resumed epoch 1, iter 6' in resumed.stderr
     assert 'Epoch [2][6/6]' in resumed.stderr and 'Epoch [1]' not in resumed.stderr
-    expected, got = state_dict(full / 'epoch_2.pth'), state_dict(part / 'epoch_2.pth')
-    assert expected.keys() == got.keys()
-    for name in expected:
-        assert torch.equal(expected[name], got[name]), name
+    got = read_state_dict(part / 'epoch_2.pth')
+    assert_same_weights(read_state_dict(full / 'epoch_2.pth'), got)
     # The second epoch did change the weights: the comparison above is not vacuous.
-    first = state_dict(part / 'epoch_1.pth')
+    first = read_state_dict(part / 'epoch_1.pth')
     assert not torch.equal(first['fc.weight'], got['fc.weight'])
