@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmcv import Config
 
-from tests.conftest import TINY_CONFIG, assert_same_weights, read_checkpoint, read_state_dict
+from tests.conftest import TINY_CONFIG, assert_same_weights, read_checkpoint, read_state_dict, run_script
 
 TRAIN_ARGS = ('--no-validate', '--seed', '0', '--deterministic')
 
@@ -14,7 +14,6 @@ TRAIN_ARGS = ('--no-validate', '--seed', '0', '--deterministic')
 @pytest.fixture(scope='module')
 def one_epoch_run(tmp_path_factory):
     """One epoch with nested --cfg-options (list index, list value, tuple value)."""
-    from tests.conftest import run_script
     work_dir = tmp_path_factory.mktemp('one_epoch')
     result = run_script('train.py', TINY_CONFIG, '--work-dir', work_dir, *TRAIN_ARGS,
                         '--cfg-options', 'optimizer.lr=0.01', 'data.samples_per_gpu=1',
@@ -24,8 +23,8 @@ def one_epoch_run(tmp_path_factory):
     return work_dir, result
 
 
-def test_help_lists_every_argument(run_train):
-    result = run_train('--help')
+def test_help_lists_every_argument(run_tool_in_process):
+    result = run_tool_in_process('train.py', '--help')
     assert result.returncode == 0
     for flag in ('--work-dir', '--resume-from', '--no-validate', '--gpus', '--gpu-ids', '--seed',
                  '--deterministic', '--options', '--cfg-options', '--launcher', '--local_rank',
@@ -34,15 +33,15 @@ def test_help_lists_every_argument(run_train):
     assert '{none,pytorch,slurm,mpi}' in result.stdout
 
 
-def test_gpus_and_gpu_ids_are_mutually_exclusive(run_train):
-    result = run_train(TINY_CONFIG, '--gpus', '1', '--gpu-ids', '0')
+def test_gpus_and_gpu_ids_are_mutually_exclusive(run_tool_in_process):
+    result = run_tool_in_process('train.py', TINY_CONFIG, '--gpus', '1', '--gpu-ids', '0')
     assert result.returncode == 2
     assert 'not allowed with argument' in result.stderr
 
 
-def test_options_with_cfg_options_is_a_value_error(run_train, tmp_path):
-    result = run_train(TINY_CONFIG, '--work-dir', tmp_path / 'w', '--options', 'a=1',
-                       '--cfg-options', 'b=2')
+def test_options_with_cfg_options_is_a_value_error(run_tool_in_process, tmp_path):
+    result = run_tool_in_process('train.py', TINY_CONFIG, '--work-dir', tmp_path / 'w',
+                                 '--options', 'a=1', '--cfg-options', 'b=2')
     assert result.returncode == 1
     assert 'ValueError: --options and --cfg-options cannot be both specified' in result.stderr
     assert not (tmp_path / 'w').exists()
