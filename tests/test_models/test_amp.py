@@ -61,8 +61,11 @@ def test_amp_test_forward_gives_float32_detections():
     model = build_tiny()
     model.eval()
     enable_autocast(model)
+    dtypes = {}
+    _record_dtypes(model.neck, 'neck', dtypes)
     with torch.no_grad():
         results = model(img=[_batch()['img'][:1]], img_metas=[img_metas(1)], return_loss=False)
+    assert dtypes['neck'][1] == torch.bfloat16  # the test forward ran under autocast
     assert len(results) == 1 and len(results[0]) == 3
     assert all(boxes.dtype == 'float32' and boxes.shape[1] == 5 for boxes in results[0])
 
@@ -73,9 +76,13 @@ def test_amp_training_drives_the_loss_down():
     enable_autocast(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     data = _batch()
+    dtypes = {}
+    _record_dtypes(model.neck, 'neck', dtypes)
     losses = []
     for _ in range(8):
+        dtypes.pop('neck', None)
         outputs = model.train_step(dict(data, img_metas=img_metas(2)), optimizer)
+        assert dtypes['neck'][1] == torch.bfloat16  # every step ran under autocast
         optimizer.zero_grad()
         outputs['loss'].backward()
         optimizer.step()
