@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
 
 from mmdet_lite.utils.cli import run_cli
 
@@ -127,6 +128,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def gloo_process_group(rank: int, world_size: int, port: int):
+    """This process as ``rank`` of a gloo group meeting on 127.0.0.1:``port``, for the body."""
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+                            world_size=world_size)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
 
 
 def read_checkpoint(path) -> dict:

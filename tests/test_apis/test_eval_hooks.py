@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from mmdet_lite.core.evaluation import DistEvalHook, EvalHook
 from mmdet_lite.datasets import build_dataloader, build_dataset
-from tests.conftest import free_port
+from tests.conftest import free_port, gloo_process_group
 from tests.test_datasets.helpers import TEST_PIPELINE, OracleTestDetector, write_coco
 
 # Shift of the predicted boxes during epoch e (1-based): 0 is perfect, 40 misses everything.
@@ -135,12 +135,8 @@ class FakeRunner:
 
 
 def _dist_eval_worker(rank, world_size, port, root):
-    import torch.distributed as dist
-
     from mmdet_lite.utils.dist import MMDistributedDataParallel
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
-                            world_size=world_size)
-    try:
+    with gloo_process_group(rank, world_size, port):
         val_loader, predictions = make_val_loader(Path(root), dist=True)
         model = ScheduledOracle(predictions, num_classes=1)
         model.bn.running_mean.fill_(float(rank + 1))
@@ -150,8 +146,6 @@ def _dist_eval_worker(rank, world_size, port, root):
         with open(os.path.join(root, f'rank{rank}.pkl'), 'wb') as f:
             pickle.dump(dict(bn_mean=model.bn.running_mean.tolist(),
                              output=dict(runner.log_buffer.output)), f)
-    finally:
-        dist.destroy_process_group()
 
 
 def test_dist_eval_hook_broadcasts_bn_and_evaluates_on_rank_zero(tmp_path):

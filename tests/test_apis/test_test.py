@@ -10,7 +10,7 @@ from mmcv.parallel import MMDataParallel
 
 from mmdet_lite.apis.test import _interleave, multi_gpu_test, single_gpu_test
 from mmdet_lite.datasets import build_dataloader, build_dataset, replace_ImageToTensor
-from tests.conftest import free_port
+from tests.conftest import free_port, gloo_process_group
 from tests.test_datasets.helpers import TEST_PIPELINE, OracleTestDetector, write_coco
 
 NUM_IMAGES = 5
@@ -73,12 +73,8 @@ def test_interleave_undoes_distributed_sampler_split_and_padding():
 
 
 def _multi_gpu_worker(rank, world_size, port, dataset_cfg, predictions, out_dir):
-    import torch.distributed as dist
-
     from mmdet_lite.utils.dist import MMDistributedDataParallel
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
-                            world_size=world_size)
-    try:
+    with gloo_process_group(rank, world_size, port):
         dataset = build_dataset(dataset_cfg)
         loader = build_dataloader(dataset, 1, 0, dist=True, shuffle=False)
         model = MMDistributedDataParallel(OracleTestDetector(predictions, num_classes=2))
@@ -90,8 +86,6 @@ def _multi_gpu_worker(rank, world_size, port, dataset_cfg, predictions, out_dir)
             tmpdir_left=os.path.exists(os.path.join(out_dir, 'collect')))
         with open(os.path.join(out_dir, f'rank{rank}.pkl'), 'wb') as f:
             pickle.dump(outcome, f)
-    finally:
-        dist.destroy_process_group()
 
 
 def test_multi_gpu_test_two_gloo_processes_gather_in_dataset_order(tmp_path):
