@@ -11,7 +11,7 @@ from mmdet_lite.core.bbox import bbox_overlaps
 from mmdet_lite.models import build_detector
 from mmdet_lite.utils.checkpoint import load_checkpoint
 
-from .tiny_faster_rcnn import build_tiny, img_metas, tiny_model_cfg
+from .tiny_faster_rcnn import build_tiny, img_metas, sgd_steps, tiny_model_cfg
 
 logging.getLogger('mmcv').setLevel(logging.WARNING)
 
@@ -87,14 +87,7 @@ def test_fifty_sgd_steps_on_one_box_halve_the_loss_and_find_the_box():
     data = dict(img=img, img_metas=img_metas(1, 64, 80), gt_bboxes=[box], gt_labels=[torch.tensor([1])])
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=0.02, momentum=0.9, weight_decay=1e-4)
-    model.train()
-    losses = []
-    for _ in range(50):
-        out = model.train_step(data, optimizer)
-        optimizer.zero_grad()
-        out['loss'].backward()
-        optimizer.step()
-        losses.append(out['log_vars']['loss'])
+    losses = sgd_steps(model, data, optimizer, 50)
     assert losses[-1] <= 0.5 * losses[0], losses
     model.eval()
     with torch.no_grad():
@@ -124,13 +117,7 @@ def test_checkpoint_round_trip_gives_identical_detections(tmp_path):
     model.CLASSES = ('a', 'b', 'c')
     # a few steps so the weights differ from a fresh init
     data = _batch([torch.tensor([[10., 20., 80., 100.]])], [torch.tensor([1])])
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    model.train()
-    for _ in range(2):
-        out = model.train_step(data, optimizer)
-        optimizer.zero_grad()
-        out['loss'].backward()
-        optimizer.step()
+    sgd_steps(model, data, torch.optim.SGD(model.parameters(), lr=0.01), 2)
     path = tmp_path / 'model.pth'
     save_checkpoint(model, str(path), meta=dict(CLASSES=model.CLASSES))
     reloaded = build_tiny(seed=123)

@@ -3,6 +3,7 @@
 ``base_channels`` narrows the ResNet-18 (64: the standard widths 64..512) where a test trains
 many steps and needs speed more than the standard backbone."""
 from pathlib import Path
+from typing import List
 
 import torch
 from mmcv import Config
@@ -37,3 +38,17 @@ def img_metas(num_imgs: int, height: int = 128, width: int = 160):
     return [dict(img_shape=shape, pad_shape=shape, ori_shape=shape, scale_factor=[1.0, 1.0, 1.0, 1.0], flip=False,
                  flip_direction=None)
             for _ in range(num_imgs)]
+
+
+def sgd_steps(model, data: dict, optimizer, num_steps: int) -> List[float]:
+    """``num_steps`` training steps on the same batch (``train_step``, backward, optimizer step);
+    returns the total loss logged by each."""
+    model.train()
+    losses = []
+    for _ in range(num_steps):
+        outputs = model.train_step(data, optimizer)
+        optimizer.zero_grad()
+        outputs['loss'].backward()
+        optimizer.step()
+        losses.append(outputs['log_vars']['loss'])
+    return losses
