@@ -1,12 +1,11 @@
 """Faster R-CNN R50-FPN built from the 1x config has MMDetection 2.18's 348 state-dict entries (spec §6.16)."""
-from pathlib import Path
-
 import pytest
 from mmcv import Config
 
 from mmdet_lite.models import build_detector
 
-CONFIG = Path(__file__).resolve().parents[2] / 'configs' / 'faster_rcnn' / 'faster_rcnn_r50_fpn_1x_coco.py'
+from .tiny_faster_rcnn import CONFIG
+
 BN = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
 
 
