@@ -19,7 +19,7 @@ from mmdet_lite.utils.cli import run_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO_ROOT / 'tests' / 'data' / 'configs' / 'tiny.py'
-# Set by launchers (and MMDET_LITE_TRACEBACK by a developer); a tool run by a test starts without them.
+# Set by launchers; a tool run by a test starts without them (and without MMDET_LITE_TRACEBACK).
 LAUNCHER_ENV = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT')
 
 
