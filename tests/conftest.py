@@ -1,13 +1,28 @@
+"""What tests share: running the tools (as processes or in this process), free ports, checkpoints."""
+import importlib.util
+import logging
 import os
+import random
+import socket
 import subprocess
 import sys
+from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+import torch.distributed as dist
+
+from mmdet_lite.utils.cli import run_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO_ROOT / 'tests' / 'data' / 'configs' / 'tiny.py'
-# Tools loaded in-process import their sibling tools/process_env.py, as they do when run as scripts.
+# Set by launchers; a tool run by a test starts without them (and without MMDET_LITE_TRACEBACK).
+LAUNCHER_ENV = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT')
+# tools/process_env.py, which the tools import, is importable by tests as it is by the tools
+# (appended: tools/test.py must not shadow the standard library's test package).
 sys.path.append(str(REPO_ROOT / 'tools'))
 
 
@@ -15,7 +30,7 @@ def _env(extra=None):
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join([str(REPO_ROOT), env.get('PYTHONPATH', '')])
     env.pop('MMDET_LITE_TRACEBACK', None)
-    for name in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
+    for name in LAUNCHER_ENV:
         env.pop(name, None)
     env.update(extra or {})
     return env
@@ -41,3 +56,98 @@ def run_dist_train():
                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
                               env=_env({'PYTHON': sys.executable, 'PORT': str(port)}))
     return run
+
+
+@lru_cache(maxsize=None)
+def load_tool(script: str):
+    """``tools/<script>`` as a module (its ``__main__`` block not run)."""
+    path = REPO_ROOT / 'tools' / script
+    spec = importlib.util.spec_from_file_location(f'mmdet_lite_tools_{path.stem}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextmanager
+def _process_state_kept():
+    """Undo what a tool's ``main`` changes for the whole process: ``os.environ`` (it exports
+    LOCAL_RANK), ``sys.path`` (custom_imports appends the cwd), the global random states (seeded
+    before the model is built) and the handlers of the ``mmdet`` logger."""
+    environ, path = dict(os.environ), list(sys.path)
+    random_states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    logger = logging.getLogger('mmdet')
+    handlers = list(logger.handlers)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+        sys.path[:] = path
+        random.setstate(random_states[0])
+        np.random.set_state(random_states[1])
+        torch.set_rng_state(random_states[2])
+        for handler in [h for h in logger.handlers if h not in handlers]:
+            logger.removeHandler(handler)
+            handler.close()
+
+
+@pytest.fixture
+def run_tool_in_process(monkeypatch, capsys):
+    """``run_tool_in_process('train.py', *args)`` runs the tool's ``main`` through ``run_cli`` as its
+    command line does, in this process, from the repository root and without launcher variables, like
+    ``run_script``. Returns a ``CompletedProcess`` with the exit status and what was printed.
+
+    For runs that stop before training (bad input, ``--help``) or that only test a model: a
+    training run seeds and configures the whole process, so it runs in a subprocess.
+    """
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.setenv('COLUMNS', '80')  # argparse wraps --help as for a pipe
+    for name in (*LAUNCHER_ENV, 'MMDET_LITE_TRACEBACK'):
+        monkeypatch.delenv(name, raising=False)
+
+    def run(script, *args):
+        main = load_tool(script).main
+        argv = [str(arg) for arg in args]
+        capsys.readouterr()
+        with _process_state_kept():
+            try:
+                status = run_cli(main, script, argv)
+            except SystemExit as exit_:  # argparse: 0 after --help, 2 for a usage error
+                status = exit_.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess([script, *argv], status, out, err)
+    return run
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a gloo rendezvous)."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def gloo_process_group(rank: int, world_size: int, port: int):
+    """This process as ``rank`` of a gloo group meeting on 127.0.0.1:``port``, for the body."""
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+                            world_size=world_size)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def read_checkpoint(path) -> dict:
+    """A checkpoint file loaded as the tools load one: ``weights_only=True``."""
+    return torch.load(path, weights_only=True)
+
+
+def read_state_dict(path) -> dict:
+    return read_checkpoint(path)['state_dict']
+
+
+def assert_same_weights(expected: dict, actual: dict) -> None:
+    """The same names, and every tensor equal bit for bit; the first one that differs is named."""
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name

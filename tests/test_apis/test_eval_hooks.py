@@ -3,7 +3,6 @@ BN-buffer broadcast and rank-0-only evaluation over 2 gloo processes."""
 import logging
 import os
 import pickle
-import socket
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from torch.utils.data import DataLoader
 from mmdet_lite.apis import multi_gpu_test, single_gpu_test
 from mmdet_lite.core.evaluation import DistEvalHook, EvalHook
 from mmdet_lite.datasets import build_dataloader, build_dataset
+from tests.conftest import free_port, gloo_process_group
 from tests.test_datasets.helpers import TEST_PIPELINE, OracleTestDetector, write_coco
 
 # Shift of the predicted boxes during epoch e (1-based): 0 is perfect, 40 misses everything.
@@ -134,12 +134,6 @@ def test_an_evaluation_option_the_dataset_does_not_take_is_refused_at_build(tmp_
             hook_class(val_loader, test_fn=single_gpu_test, metrc='bbox')
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 class FakeRunner:
     """The runner attributes DistEvalHook reads."""
 
@@ -152,12 +146,8 @@ class FakeRunner:
 
 
 def _dist_eval_worker(rank, world_size, port, root):
-    import torch.distributed as dist
-
     from mmdet_lite.utils.dist import MMDistributedDataParallel
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
-                            world_size=world_size)
-    try:
+    with gloo_process_group(rank, world_size, port):
         val_loader, predictions = make_val_loader(Path(root), dist=True)
         model = ScheduledOracle(predictions, num_classes=1)
         model.bn.running_mean.fill_(float(rank + 1))
@@ -167,13 +157,11 @@ def _dist_eval_worker(rank, world_size, port, root):
         with open(os.path.join(root, f'rank{rank}.pkl'), 'wb') as f:
             pickle.dump(dict(bn_mean=model.bn.running_mean.tolist(),
                              output=dict(runner.log_buffer.output)), f)
-    finally:
-        dist.destroy_process_group()
 
 
 def test_dist_eval_hook_broadcasts_bn_and_evaluates_on_rank_zero(tmp_path):
     write_val_data(tmp_path)
-    mp.spawn(_dist_eval_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_dist_eval_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
     outcomes = []
     for rank in range(2):
         with open(tmp_path / f'rank{rank}.pkl', 'rb') as f:

@@ -1,7 +1,6 @@
 """single_gpu_test / multi_gpu_test: dataset order, batching, de-padding, 2 gloo processes."""
 import os
 import pickle
-import socket
 
 import mmcv
 import numpy as np
@@ -11,6 +10,7 @@ from mmcv.parallel import MMDataParallel
 
 from mmdet_lite.apis.test import _interleave, multi_gpu_test, single_gpu_test
 from mmdet_lite.datasets import build_dataloader, build_dataset, replace_ImageToTensor
+from tests.conftest import free_port, gloo_process_group
 from tests.test_datasets.helpers import TEST_PIPELINE, OracleTestDetector, write_coco
 
 NUM_IMAGES = 5
@@ -72,19 +72,9 @@ def test_interleave_undoes_distributed_sampler_split_and_padding():
     assert _interleave([[0, 2, 4], [1, 3, 0]], 5) == [0, 1, 2, 3, 4]
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def _multi_gpu_worker(rank, world_size, port, dataset_cfg, predictions, out_dir):
-    import torch.distributed as dist
-
     from mmdet_lite.utils.dist import MMDistributedDataParallel
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
-                            world_size=world_size)
-    try:
+    with gloo_process_group(rank, world_size, port):
         dataset = build_dataset(dataset_cfg)
         loader = build_dataloader(dataset, 1, 0, dist=True, shuffle=False)
         model = MMDistributedDataParallel(OracleTestDetector(predictions, num_classes=2))
@@ -96,13 +86,11 @@ def _multi_gpu_worker(rank, world_size, port, dataset_cfg, predictions, out_dir)
             tmpdir_left=os.path.exists(os.path.join(out_dir, 'collect')))
         with open(os.path.join(out_dir, f'rank{rank}.pkl'), 'wb') as f:
             pickle.dump(outcome, f)
-    finally:
-        dist.destroy_process_group()
 
 
 def test_multi_gpu_test_two_gloo_processes_gather_in_dataset_order(tmp_path):
     dataset_cfg, predictions = make_data(tmp_path)
-    mp.spawn(_multi_gpu_worker, args=(2, _free_port(), dataset_cfg, predictions, str(tmp_path)),
+    mp.spawn(_multi_gpu_worker, args=(2, free_port(), dataset_cfg, predictions, str(tmp_path)),
              nprocs=2, join=True)
     with open(tmp_path / 'rank0.pkl', 'rb') as f:
         rank0 = pickle.load(f)

@@ -40,7 +40,8 @@ def test_auto_fp16_is_off_until_enabled():
 def test_force_fp32_turns_autocast_off_and_casts_inputs():
     net = _Net()
     enable_autocast(net)
-    _, (product, autocast_inside) = net(torch.randn(2, 4))
+    out, (product, autocast_inside) = net(torch.randn(2, 4))
+    assert out.dtype == torch.bfloat16  # autocast is on around the force_fp32 region
     assert product.dtype == torch.float32  # a matmul that autocast would run in bfloat16
     assert autocast_inside is False
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from mmdet_lite.core.fp16 import auto_fp16
 from mmdet_lite.models.builder import DETECTORS
 
 # COCO's sparse ids: person=1, dog=18, toothbrush=90.
@@ -66,6 +67,8 @@ class OracleTestDetector(nn.Module):
 
     ``predictions``: ``{file_name: [[x1, y1, x2, y2, score, label], ...]}`` in original image
     coordinates. Results follow MMDetection: per image, ``num_classes`` (n, 5) float32 arrays.
+    As MMDetection's detectors, it takes part in mixed precision once ``enable_autocast`` sets
+    ``fp16_enabled``; ``seen_autocast`` holds, per call, the autocast dtype in effect (None: off).
     """
 
     def __init__(self, predictions: Dict[str, list], num_classes: int, train_cfg=None,
@@ -75,10 +78,16 @@ class OracleTestDetector(nn.Module):
         self.num_classes = num_classes
         self.shift = nn.Parameter(torch.zeros(()))
         self.seen_shapes = []
+        self.fp16_enabled = False
+        self.seen_autocast = []
 
+    @auto_fp16
     def forward(self, img, img_metas, return_loss=False, rescale=False, **kwargs):
         metas = img_metas[0]
         self.seen_shapes.append(tuple(img[0].shape))
+        device = img[0].device.type
+        self.seen_autocast.append(
+            torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None)
         results = []
         for meta in metas:
             dets = np.array(self.predictions.get(meta['ori_filename'], []),

@@ -9,10 +9,10 @@ from mmcv import Config
 
 from mmdet_lite.datasets import CocoDataset, build_dataset
 from mmdet_lite.datasets.builder import PIPELINES
+from tests.conftest import REPO_ROOT
 
 from .helpers import standard_sample, write_coco
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # COCO's 80 category ids, in the order of CocoDataset.CLASSES (ids 12, 26, 29, ... unused).
 COCO_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
             25, 27, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49,

@@ -1,18 +1,12 @@
 """tools/misc/make_toy_coco.py: seeded, valid COCO files and JPEGs the dataset can load."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from mmcv import Config
 
 from mmdet_lite.datasets import CocoDataset, build_dataset
+from tests.conftest import REPO_ROOT, load_tool
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location('make_toy_coco',
-                                              REPO_ROOT / 'tools/misc/make_toy_coco.py')
-make_toy_coco = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(make_toy_coco)
+make_toy_coco = load_tool('misc/make_toy_coco.py')
 
 CLASSES = ('rectangle', 'ellipse', 'triangle')
 

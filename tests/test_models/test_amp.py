@@ -7,7 +7,7 @@ import torch
 
 from mmdet_lite.core.fp16 import enable_autocast
 
-from .tiny_faster_rcnn import build_tiny, img_metas
+from .tiny_faster_rcnn import build_tiny, img_metas, sgd_steps
 
 logging.getLogger('mmcv').setLevel(logging.WARNING)
 
@@ -61,25 +61,23 @@ def test_amp_test_forward_gives_float32_detections():
     model = build_tiny()
     model.eval()
     enable_autocast(model)
+    dtypes = {}
+    _record_dtypes(model.neck, 'neck', dtypes)
     with torch.no_grad():
         results = model(img=[_batch()['img'][:1]], img_metas=[img_metas(1)], return_loss=False)
+    assert dtypes['neck'][1] == torch.bfloat16  # the test forward ran under autocast
     assert len(results) == 1 and len(results[0]) == 3
     assert all(boxes.dtype == 'float32' and boxes.shape[1] == 5 for boxes in results[0])
 
 
 def test_amp_training_drives_the_loss_down():
     model = build_tiny()
-    model.train()
     enable_autocast(model)
+    neck_dtypes = []
+    model.neck.register_forward_hook(lambda _module, _inputs, outputs: neck_dtypes.append(outputs[0].dtype))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    data = _batch()
-    losses = []
-    for _ in range(8):
-        outputs = model.train_step(dict(data, img_metas=img_metas(2)), optimizer)
-        optimizer.zero_grad()
-        outputs['loss'].backward()
-        optimizer.step()
-        losses.append(outputs['log_vars']['loss'])
+    losses = sgd_steps(model, _batch(), optimizer, 8)
+    assert neck_dtypes == [torch.bfloat16] * 8  # every step ran under autocast
     assert losses[-1] < 0.6 * losses[0], losses
 
 

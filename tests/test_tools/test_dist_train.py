@@ -1,27 +1,18 @@
 """dist_train.sh on the CPU: two gloo ranks."""
-import socket
 import subprocess
 import sys
 
 import torch
 
-from tests.conftest import REPO_ROOT, _env
+from tests.conftest import (REPO_ROOT, _env, assert_same_weights, free_port, read_checkpoint,
+                            read_state_dict)
 
 RANK_DUMP_CONFIG = REPO_ROOT / 'tests' / 'data' / 'configs' / 'tiny_rank_dump.py'
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def assert_ranks_agree(work_dir):
-    rank0 = torch.load(work_dir / 'rank0_weights.pth', weights_only=True)
-    rank1 = torch.load(work_dir / 'rank1_weights.pth', weights_only=True)
-    assert rank0.keys() == rank1.keys()
-    for name in rank0:
-        assert torch.equal(rank0[name], rank1[name]), name
+    assert_same_weights(read_checkpoint(work_dir / 'rank0_weights.pth'),
+                        read_checkpoint(work_dir / 'rank1_weights.pth'))
 
 
 def test_two_gloo_ranks_train_and_only_rank0_writes(run_dist_train, tmp_path):
@@ -37,8 +28,8 @@ def test_two_gloo_ranks_train_and_only_rank0_writes(run_dist_train, tmp_path):
     # Two aspect groups of 6, each padded to 2 ranks x 2 per batch: 4 iterations per rank.
     assert 'Epoch [1][4/4]' in (next(tmp_path.glob('*.log'))).read_text()
     assert_ranks_agree(tmp_path)
-    saved = torch.load(tmp_path / 'epoch_1.pth', weights_only=True)['state_dict']
-    rank0 = torch.load(tmp_path / 'rank0_weights.pth', weights_only=True)
+    saved = read_state_dict(tmp_path / 'epoch_1.pth')
+    rank0 = read_checkpoint(tmp_path / 'rank0_weights.pth')
     assert torch.equal(saved['fc.weight'], rank0['fc.weight'])
 
 

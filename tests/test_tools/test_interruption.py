@@ -8,8 +8,8 @@ import time
 import pytest
 import torch
 
-from tests.conftest import REPO_ROOT, TINY_CONFIG, _env
-from tests.test_tools.test_dist_train import free_port
+from tests.conftest import (REPO_ROOT, TINY_CONFIG, _env, assert_same_weights, free_port,
+                            read_checkpoint, read_state_dict)
 
 CONFIGS = REPO_ROOT / 'tests' / 'data' / 'configs'
 SLOW_SAVE_CONFIG = CONFIGS / 'tiny_slow_save.py'
@@ -49,10 +49,6 @@ def kill_during_save(proc, work_dir, timeout=60):
     return False
 
 
-def state_dict(path):
-    return torch.load(path, weights_only=True)['state_dict']
-
-
 def test_sigkill_and_auto_resume_reach_the_uninterrupted_weights(tmp_path):
     log = tmp_path / 'stderr.log'
     reference = start_train(SLOW_SAVE_CONFIG, tmp_path / 'reference', log=log)
@@ -78,12 +74,11 @@ def test_sigkill_and_auto_resume_reach_the_uninterrupted_weights(tmp_path):
     assert not list(work_dir.glob('.*.tmp'))
     assert 'left by a save that did not finish' in (tmp_path / 'attempt2.log').read_text()
 
-    checkpoint = torch.load(work_dir / 'epoch_4.pth', weights_only=True)
+    checkpoint = read_checkpoint(work_dir / 'epoch_4.pth')
     assert checkpoint['meta']['epoch'] == 4
     assert (work_dir / 'last_checkpoint').read_text().strip() == 'epoch_4.pth'
-    expected = state_dict(tmp_path / 'reference' / 'epoch_4.pth')
-    for name, value in checkpoint['state_dict'].items():
-        assert torch.equal(value, expected[name]), name
+    assert_same_weights(read_state_dict(tmp_path / 'reference' / 'epoch_4.pth'),
+                        checkpoint['state_dict'])
 
 
 def test_auto_resume_without_checkpoint_starts_fresh(run_train, tmp_path):
@@ -113,7 +108,7 @@ def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(run_t
     assert 'NonFiniteLossError: non-finite loss at epoch 2' in result.stderr
     assert f'the newest checkpoint is {tmp_path / "epoch_1.pth"}' in result.stderr
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['epoch_1.pth', 'latest.pth']
-    weights = state_dict(tmp_path / 'latest.pth')
+    weights = read_state_dict(tmp_path / 'latest.pth')
     assert all(torch.isfinite(value).all() for value in weights.values())
 
 
@@ -134,9 +129,7 @@ def test_two_rank_resume_is_bit_exact(run_dist_train, tmp_path):
         result = run_dist_train(TINY_CONFIG, 2, '--work-dir', *args, port=free_port())
         assert result.returncode == 0, result.stderr[-3000:]
     assert 'auto-resume: resuming from' in result.stderr
-    expected, got = state_dict(full / 'epoch_2.pth'), state_dict(part / 'epoch_2.pth')
-    for name in expected:
-        assert torch.equal(expected[name], got[name]), name
+    assert_same_weights(read_state_dict(full / 'epoch_2.pth'), read_state_dict(part / 'epoch_2.pth'))
 
 
 @pytest.mark.parametrize('workers', [0, 1])
@@ -153,6 +146,4 @@ def test_iter_based_runner_resumes_mid_epoch_bit_exactly(run_train, tmp_path, wo
     assert resumed.returncode == 0, resumed.stderr
     assert 'resumed epoch 1, iter 4' in resumed.stderr
     assert 'Iter [4/10]' not in resumed.stderr and 'Iter [6/10]' in resumed.stderr
-    expected, got = state_dict(full / 'iter_10.pth'), state_dict(part / 'iter_10.pth')
-    for name in expected:
-        assert torch.equal(expected[name], got[name]), name
+    assert_same_weights(read_state_dict(full / 'iter_10.pth'), read_state_dict(part / 'iter_10.pth'))

@@ -1,9 +1,7 @@
 """tools/test.py and dist_test.sh on a checkpoint of the oracle test detector (CPU)."""
 import ast
-import importlib.util
 import json
 import pickle
-import socket
 import subprocess
 import sys
 
@@ -12,16 +10,11 @@ import pytest
 import torch
 
 from mmdet_lite.datasets import build_dataset
-from mmdet_lite.utils.cli import run_cli
-from tests.conftest import REPO_ROOT, _env, run_script
+from tests.conftest import REPO_ROOT, _env, free_port, load_tool, run_script
 from tests.test_datasets.helpers import TEST_PIPELINE, write_coco
 
 NUM_IMAGES = 4
 SHIFT = 2.0
-
-spec = importlib.util.spec_from_file_location('mmdet_lite_tools_test', REPO_ROOT / 'tools/test.py')
-test_tool = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(test_tool)
 
 
 @pytest.fixture(scope='module')
@@ -82,12 +75,6 @@ def test_batched_test_and_format_only(setup):
     assert len(json.loads((root / 'fmt.bbox.json').read_text())) == NUM_IMAGES
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def test_dist_test_two_gloo_ranks_print_the_same_metrics(setup):
     root, config, checkpoint, test_cfg = setup
     result = subprocess.run(
@@ -103,61 +90,56 @@ def test_dist_test_two_gloo_ranks_print_the_same_metrics(setup):
     assert printed_metrics(result.stdout)['bbox_mAP'] == 0.8
 
 
-@pytest.fixture(autouse=True)
-def keep_local_rank_unset(monkeypatch):
-    """parse_args exports LOCAL_RANK when it is unset; keep that out of this process."""
-    monkeypatch.setenv('LOCAL_RANK', '0')
+@pytest.fixture
+def run_in_process(run_tool_in_process):
+    """tools/test.py in this process; returns (exit status, stderr)."""
+    def run(*args):
+        result = run_tool_in_process('test.py', *args)
+        return result.returncode, result.stderr
+    return run
 
 
-def run_in_process(capsys, *args):
-    """Run tools/test.py's ``main`` as its command line does; returns (exit status, stderr)."""
-    try:
-        status = run_cli(test_tool.main, 'test.py', [str(a) for a in args])
-    except SystemExit as exit_:
-        status = exit_.code
-    return status, capsys.readouterr().err
-
-
-def test_unknown_eval_metric_lists_the_allowed_ones(setup, capsys):
+def test_unknown_eval_metric_lists_the_allowed_ones(setup, run_in_process):
     _, config, checkpoint, _ = setup
-    status, err = run_in_process(capsys, config, checkpoint, '--eval', 'mAP')
+    status, err = run_in_process(config, checkpoint, '--eval', 'mAP')
     assert status == 1 and 'Traceback' not in err
     assert 'metric mAP is not supported by CocoDataset; allowed metrics are bbox, segm, ' \
            'proposal, proposal_fast' in err
 
 
 @pytest.mark.parametrize('which', ['config', 'checkpoint'])
-def test_missing_file_is_one_message_without_traceback(setup, capsys, tmp_path, which):
+def test_missing_file_is_one_message_without_traceback(setup, run_in_process, tmp_path, which):
     _, config, checkpoint, _ = setup
     missing = tmp_path / f'missing_{which}'
     args = (missing, checkpoint) if which == 'config' else (config, missing)
-    status, err = run_in_process(capsys, *args, '--eval', 'bbox')
+    status, err = run_in_process(*args, '--eval', 'bbox')
     assert status == 1
     assert f'{which} file {missing} does not exist' in err
     assert 'Traceback' not in err and len(err.splitlines()) <= 3
 
 
-def test_operation_and_output_checks(setup, capsys):
+def test_operation_and_output_checks(setup, run_in_process):
     _, config, checkpoint, _ = setup
-    status, err = run_in_process(capsys, config, checkpoint)
+    status, err = run_in_process(config, checkpoint)
     assert status == 2 and 'Please specify at least one operation' in err
-    status, err = run_in_process(capsys, config, checkpoint, '--out', 'x.json')
+    status, err = run_in_process(config, checkpoint, '--out', 'x.json')
     assert status == 2 and 'must be a pkl file' in err
-    status, err = run_in_process(capsys, config, checkpoint, '--eval', 'bbox', '--format-only')
+    status, err = run_in_process(config, checkpoint, '--eval', 'bbox', '--format-only')
     assert status == 2 and 'cannot be both specified' in err
 
 
-def test_local_rank_spellings_are_accepted(setup):
+def test_local_rank_spellings_are_accepted(setup, monkeypatch):
     _, config, checkpoint, _ = setup
+    monkeypatch.setenv('LOCAL_RANK', '0')  # parse_args exports LOCAL_RANK when it is unset
     for flag in ('--local_rank', '--local-rank'):
-        args = test_tool.parse_args([str(config), str(checkpoint), '--eval', 'bbox', flag, '1'])
+        args = load_tool('test.py').parse_args([str(config), str(checkpoint), '--eval', 'bbox', flag, '1'])
         assert args.local_rank == 1
 
 
-def test_checkpoint_with_pickled_callable_is_refused(setup, capsys, tmp_path):
+def test_checkpoint_with_pickled_callable_is_refused(setup, run_in_process, tmp_path):
     _, config, _, _ = setup
     unsafe = tmp_path / 'unsafe.pth'
     torch.save({'state_dict': {}, 'meta': {'hook': print}}, unsafe)
-    status, err = run_in_process(capsys, config, unsafe, '--eval', 'bbox')
+    status, err = run_in_process(config, unsafe, '--eval', 'bbox')
     assert status == 1 and 'Traceback' not in err
     assert 'unsafe.pth was refused' in err and 'weights_only=True' in err

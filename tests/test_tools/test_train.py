@@ -6,19 +6,14 @@ import pytest
 import torch
 from mmcv import Config
 
-from tests.conftest import TINY_CONFIG
+from tests.conftest import TINY_CONFIG, assert_same_weights, read_checkpoint, read_state_dict, run_script
 
 TRAIN_ARGS = ('--no-validate', '--seed', '0', '--deterministic')
-
-
-def state_dict(path):
-    return torch.load(path, weights_only=True)['state_dict']
 
 
 @pytest.fixture(scope='module')
 def one_epoch_run(tmp_path_factory):
     """One epoch with nested --cfg-options (list index, list value, tuple value)."""
-    from tests.conftest import run_script
     work_dir = tmp_path_factory.mktemp('one_epoch')
     result = run_script('train.py', TINY_CONFIG, '--work-dir', work_dir, *TRAIN_ARGS,
                         '--cfg-options', 'optimizer.lr=0.01', 'data.samples_per_gpu=1',
@@ -28,8 +23,8 @@ def one_epoch_run(tmp_path_factory):
     return work_dir, result
 
 
-def test_help_lists_every_argument(run_train):
-    result = run_train('--help')
+def test_help_lists_every_argument(run_tool_in_process):
+    result = run_tool_in_process('train.py', '--help')
     assert result.returncode == 0
     for flag in ('--work-dir', '--resume-from', '--no-validate', '--gpus', '--gpu-ids', '--seed',
                  '--deterministic', '--options', '--cfg-options', '--launcher', '--local_rank',
@@ -38,15 +33,15 @@ def test_help_lists_every_argument(run_train):
     assert '{none,pytorch,slurm,mpi}' in result.stdout
 
 
-def test_gpus_and_gpu_ids_are_mutually_exclusive(run_train):
-    result = run_train(TINY_CONFIG, '--gpus', '1', '--gpu-ids', '0')
+def test_gpus_and_gpu_ids_are_mutually_exclusive(run_tool_in_process):
+    result = run_tool_in_process('train.py', TINY_CONFIG, '--gpus', '1', '--gpu-ids', '0')
     assert result.returncode == 2
     assert 'not allowed with argument' in result.stderr
 
 
-def test_options_with_cfg_options_is_a_value_error(run_train, tmp_path):
-    result = run_train(TINY_CONFIG, '--work-dir', tmp_path / 'w', '--options', 'a=1',
-                       '--cfg-options', 'b=2')
+def test_options_with_cfg_options_is_a_value_error(run_tool_in_process, tmp_path):
+    result = run_tool_in_process('train.py', TINY_CONFIG, '--work-dir', tmp_path / 'w',
+                                 '--options', 'a=1', '--cfg-options', 'b=2')
     assert result.returncode == 1
     assert 'ValueError: --options and --cfg-options cannot be both specified' in result.stderr
     assert not (tmp_path / 'w').exists()
@@ -79,7 +74,7 @@ def test_one_epoch_run_writes_config_logs_and_checkpoints(one_epoch_run):
 
 def test_checkpoint_meta_has_mmdetection_keys(one_epoch_run):
     work_dir, _ = one_epoch_run
-    checkpoint = torch.load(work_dir / 'epoch_1.pth', weights_only=True)
+    checkpoint = read_checkpoint(work_dir / 'epoch_1.pth')
     assert set(checkpoint) == {'meta', 'state_dict', 'optimizer'}
     meta = checkpoint['meta']
     assert {'env_info', 'config', 'seed', 'exp_name', 'mmdet_version', 'CLASSES', 'epoch', 'iter',
@@ -119,10 +114,8 @@ def test_resume_continues_bit_exactly(run_train, tmp_path, loader):
     assert resumed.returncode == 0, resumed.stderr
     assert 'resumed epoch 1, iter 6' in resumed.stderr
     assert 'Epoch [2][6/6]' in resumed.stderr and 'Epoch [1]' not in resumed.stderr
-    expected, got = state_dict(full / 'epoch_2.pth'), state_dict(part / 'epoch_2.pth')
-    assert expected.keys() == got.keys()
-    for name in expected:
-        assert torch.equal(expected[name], got[name]), name
+    got = read_state_dict(part / 'epoch_2.pth')
+    assert_same_weights(read_state_dict(full / 'epoch_2.pth'), got)
     # The second epoch did change the weights: the comparison above is not vacuous.
-    first = state_dict(part / 'epoch_1.pth')
+    first = read_state_dict(part / 'epoch_1.pth')
     assert not torch.equal(first['fc.weight'], got['fc.weight'])
