@@ -1,5 +1,8 @@
-"""Surviving interruption: SIGKILL + --auto-resume, a dying rank, a NaN loss."""
+"""Surviving interruption: SIGTERM and SIGKILL + --auto-resume, mid-epoch checkpoints, one run per
+work_dir, a dying rank, a NaN loss."""
+import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -12,73 +15,118 @@ from tests.conftest import (REPO_ROOT, TINY_CONFIG, _env, assert_same_weights, f
                             read_checkpoint, read_state_dict)
 
 CONFIGS = REPO_ROOT / 'tests' / 'data' / 'configs'
-SLOW_SAVE_CONFIG = CONFIGS / 'tiny_slow_save.py'
-ARGS = ('--no-validate', '--seed', '0', '--deterministic')
+SEEDED = ('--seed', '0', '--deterministic')
+ARGS = ('--no-validate', *SEEDED)
 
 
-def start_train(config, work_dir, *args, log):
-    """Start train.py in the background, its stderr (the log) going to ``log``."""
-    with open(log, 'w') as stderr:
+PREEMPT_CONFIG = CONFIGS / 'tiny_preempt.py'  # slow steps, saves and evaluations to aim signals at
+
+
+def start_train(config, work_dir, *args, log, out=None, seed_args=ARGS):
+    """Start train.py in the background, its stderr (the log) going to ``log`` and its stdout (the
+    evaluation progress bar) to ``out``."""
+    with open(log, 'w') as stderr, open(out or os.devnull, 'w') as stdout:
         return subprocess.Popen([sys.executable, str(REPO_ROOT / 'tools' / 'train.py'),
-                                 str(config), '--work-dir', str(work_dir), *ARGS, *args],
-                                cwd=REPO_ROOT, env=_env(), stdout=subprocess.DEVNULL,
-                                stderr=stderr, text=True)
+                                 str(config), '--work-dir', str(work_dir), *seed_args, *args],
+                                cwd=REPO_ROOT, env=_env(), stdout=stdout, stderr=stderr, text=True)
 
 
-def kill_after_training_starts(proc, log, delay, timeout=120):
-    """SIGKILL ``delay`` seconds after the first training log line (or at exit)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None and 'Epoch [' not in log.read_text():
-        time.sleep(0.05)
-    time.sleep(delay)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-
-
-def kill_during_save(proc, work_dir, timeout=60):
-    """SIGKILL as soon as a temporary checkpoint file exists (the save is in progress)."""
+def wait_until(proc, condition, timeout=120):
+    """Poll ``condition()`` until it holds; False if ``proc`` ended or time ran out first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        if any(work_dir.glob('.epoch_*.pth.*.tmp')):
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+        if condition():
             return True
         time.sleep(0.01)
-    proc.kill()
-    proc.wait()
     return False
 
 
-def test_sigkill_and_auto_resume_reach_the_uninterrupted_weights(tmp_path):
-    log = tmp_path / 'stderr.log'
-    reference = start_train(SLOW_SAVE_CONFIG, tmp_path / 'reference', log=log)
-    assert reference.wait(timeout=300) == 0, log.read_text()
+def trained_iterations(log_text: str) -> set:
+    """(epoch, iteration) of every training log line (the preemption config logs each iteration)."""
+    return {(int(e), int(i)) for e, i in re.findall(r'Epoch \[(\d+)\]\[(\d+)/\d+\]', log_text)}
 
-    work_dir = tmp_path / 'killed'
+
+def test_sigterm_at_any_moment_and_sigkill_then_auto_resume_reach_the_uninterrupted_weights(tmp_path):
+    """SIGTERM inside an iteration, a save and an evaluation, then SIGKILL inside a save, each run
+    followed by --auto-resume: the final weights are the uninterrupted run's, bit for bit."""
+    reference = start_train(PREEMPT_CONFIG, tmp_path / 'reference', log=tmp_path / 'reference.log',
+                            seed_args=SEEDED)
+    work_dir = tmp_path / 'run'
+    saving = lambda: any(work_dir.glob('.epoch_*.pth.*.tmp'))  # noqa: E731
+    moments = [
+        ('SIGTERM', 'in an iteration', lambda log, out: 'Epoch [' in log.read_text()),
+        ('SIGTERM', 'in a save', lambda log, out: saving()),
+        ('SIGTERM', 'in an evaluation', lambda log, out: '/4,' in out.read_text()),
+        ('SIGKILL', 'in a save', lambda log, out: saving()),
+    ]
     rng = random.Random(0)
-    resumed = 0
-    for attempt in range(5):
-        log = tmp_path / f'attempt{attempt}.log'
-        proc = start_train(SLOW_SAVE_CONFIG, work_dir, '--auto-resume', log=log)
-        if attempt == 1:
-            assert kill_during_save(proc, work_dir)
-        else:
-            kill_after_training_starts(proc, log, delay=rng.uniform(0.0, 4.0))
-        resumed += 'auto-resume: resuming from' in log.read_text()
-    log = tmp_path / 'final.log'
-    final = start_train(SLOW_SAVE_CONFIG, work_dir, '--auto-resume', log=log)
-    assert final.wait(timeout=300) == 0, log.read_text()
-    resumed += 'auto-resume: resuming from' in log.read_text()
-    assert resumed >= 2
-    # the save killed in attempt 1 left a temporary file; the next start removed it
+    logs = []
+    for attempt, (signal_name, moment, reached) in enumerate(moments):
+        log, out = tmp_path / f'attempt{attempt}.log', tmp_path / f'attempt{attempt}.out'
+        proc = start_train(PREEMPT_CONFIG, work_dir, '--auto-resume', log=log, out=out, seed_args=SEEDED)
+        assert wait_until(proc, lambda: reached(log, out)), f'{moment}: {log.read_text()[-2000:]}'
+        if moment == 'in an iteration':
+            time.sleep(rng.uniform(0.0, 0.2))
+        proc.send_signal(getattr(signal, signal_name))
+        status = proc.wait(timeout=120)
+        logs.append(log.read_text())
+        if signal_name == 'SIGTERM':
+            assert status == 75, f'{moment}: {logs[-1][-2000:]}'
+            assert 'SIGTERM received: training stopped' in logs[-1]
+        if attempt > 0:
+            assert 'auto-resume: resuming from' in logs[-1]
+    final = start_train(PREEMPT_CONFIG, work_dir, '--auto-resume', log=tmp_path / 'final.log',
+                        seed_args=SEEDED)
+    assert final.wait(timeout=120) == 0, (tmp_path / 'final.log').read_text()[-3000:]
+    logs.append((tmp_path / 'final.log').read_text())
+    # the save killed last left a temporary file; the next start removed it
+    assert 'left by a save that did not finish' in logs[-1]
     assert not list(work_dir.glob('.*.tmp'))
-    assert 'left by a save that did not finish' in (tmp_path / 'attempt2.log').read_text()
+    for attempt, (signal_name, moment, _) in enumerate(moments):
+        if signal_name == 'SIGTERM':  # nothing lost: at most one iteration trained again
+            repeated = trained_iterations(logs[attempt]) & trained_iterations(logs[attempt + 1])
+            assert len(repeated) <= 1, (moment, repeated)
+    assert reference.wait(timeout=120) == 0, (tmp_path / 'reference.log').read_text()[-3000:]
+    assert_same_weights(read_state_dict(tmp_path / 'reference' / 'epoch_3.pth'),
+                        read_state_dict(work_dir / 'epoch_3.pth'))
 
-    checkpoint = read_checkpoint(work_dir / 'epoch_4.pth')
-    assert checkpoint['meta']['epoch'] == 4
-    assert (work_dir / 'last_checkpoint').read_text().strip() == 'epoch_4.pth'
-    assert_same_weights(read_state_dict(tmp_path / 'reference' / 'epoch_4.pth'),
-                        checkpoint['state_dict'])
+
+def test_a_second_run_on_a_work_dir_in_use_is_refused_and_the_first_is_unharmed(run_train, tmp_path):
+    first = start_train(PREEMPT_CONFIG, tmp_path, log=tmp_path.parent / 'first.log', seed_args=SEEDED)
+    assert wait_until(first, lambda: 'Epoch [' in (tmp_path.parent / 'first.log').read_text())
+    files_before = sorted(path.name for path in tmp_path.iterdir())
+    second = run_train(PREEMPT_CONFIG, '--work-dir', tmp_path, *ARGS)
+    assert second.returncode == 1
+    assert f'work_dir {tmp_path} is in use by PID {first.pid} on host' in second.stderr
+    assert first.wait(timeout=120) == 0, (tmp_path.parent / 'first.log').read_text()[-3000:]
+    log_files = [path for path in tmp_path.iterdir() if path.suffix == '.log']
+    assert len(log_files) == 1 and set(files_before) <= {path.name for path in tmp_path.iterdir()}
+    assert read_checkpoint(tmp_path / 'epoch_3.pth')['meta']['epoch'] == 3
+    assert not (tmp_path / '.train.lock').exists()
+
+
+def test_mid_epoch_checkpoints_are_named_by_iteration_and_resume_bit_exactly(tmp_path):
+    """Checkpoints every 4 iterations of 2 epochs of 6: iteration 4 and 8 are inside an epoch."""
+    every_4 = ('--cfg-options', 'runner.max_epochs=2', 'checkpoint_config.by_epoch=False',
+               'checkpoint_config.interval=4')
+    full = start_train(TINY_CONFIG, tmp_path / 'full', *every_4, log=tmp_path / 'full.log')
+    assert full.wait(timeout=120) == 0, (tmp_path / 'full.log').read_text()[-3000:]
+    metas = {name: read_checkpoint(tmp_path / 'full' / f'{name}.pth')['meta']
+             for name in ('iter_4', 'iter_8', 'iter_12')}
+    assert {name: (meta['epoch'], meta['iter'], meta['inner_iter']) for name, meta in metas.items()} == {
+        'iter_4': (0, 4, 4), 'iter_8': (1, 8, 2), 'iter_12': (1, 12, 6)}
+    assert (tmp_path / 'full' / 'last_checkpoint').read_text().strip() == 'iter_12.pth'
+    assert not list((tmp_path / 'full').glob('epoch_*.pth'))
+    resumed = {name: start_train(TINY_CONFIG, tmp_path / name, *every_4, '--resume-from',
+                                 tmp_path / 'full' / f'{name}.pth', log=tmp_path / f'{name}.log')
+               for name in ('iter_4', 'iter_8')}
+    expected = read_state_dict(tmp_path / 'full' / 'iter_12.pth')
+    for name, proc in resumed.items():
+        log = (tmp_path / f'{name}.log').read_text
+        assert proc.wait(timeout=120) == 0, log()[-3000:]
+        first_trained = min(trained_iterations(log()))
+        assert first_trained == {'iter_4': (1, 6), 'iter_8': (2, 4)}[name]  # logged every 2
+        assert_same_weights(expected, read_state_dict(tmp_path / name / 'iter_12.pth'))
 
 
 def test_auto_resume_without_checkpoint_starts_fresh(run_train, tmp_path):
@@ -122,13 +170,32 @@ def test_a_failing_rank_ends_the_job_quickly(run_dist_train, tmp_path):
     assert elapsed < 60
 
 
-def test_two_rank_resume_is_bit_exact(run_dist_train, tmp_path):
+def start_dist_train(work_dir, *args, log):
+    """``dist_train.sh`` with 2 gloo ranks of the tiny config in the background, stderr to ``log``."""
+    with open(log, 'w') as stderr:
+        return subprocess.Popen(['bash', str(REPO_ROOT / 'dist_train.sh'), str(TINY_CONFIG), '2',
+                                 '--work-dir', str(work_dir), *ARGS, *args],
+                                cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=stderr,
+                                env=_env({'PYTHON': sys.executable, 'PORT': str(free_port())}))
+
+
+def test_sigterm_to_dist_train_stops_both_ranks_with_status_75_and_they_resume_bit_exactly(
+        run_dist_train, tmp_path):
     full, part = tmp_path / 'full', tmp_path / 'part'
-    two = ('--cfg-options', 'runner.max_epochs=2')
-    for args in ((full, *ARGS, *two), (part, *ARGS), (part, *ARGS, *two, '--auto-resume')):
-        result = run_dist_train(TINY_CONFIG, 2, '--work-dir', *args, port=free_port())
-        assert result.returncode == 0, result.stderr[-3000:]
-    assert 'auto-resume: resuming from' in result.stderr
+    slow_two_epochs = ('--cfg-options', 'runner.max_epochs=2', 'data.train.delay_s=0.05')
+    reference = start_dist_train(full, *slow_two_epochs, log=tmp_path / 'full.log')
+    log = tmp_path / 'part.log'
+    job = start_dist_train(part, *slow_two_epochs, log=log)
+    assert wait_until(job, lambda: 'Epoch [1][' in log.read_text()), log.read_text()[-3000:]
+    job.send_signal(signal.SIGTERM)
+    assert job.wait(timeout=120) == 75, log.read_text()[-3000:]
+    assert 'SIGTERM received: training stopped' in log.read_text()
+    assert 'Traceback' not in log.read_text()
+    resumed = run_dist_train(TINY_CONFIG, 2, '--work-dir', part, *ARGS, *slow_two_epochs,
+                             '--auto-resume', port=free_port())
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert 'auto-resume: resuming from' in resumed.stderr
+    assert reference.wait(timeout=120) == 0, (tmp_path / 'full.log').read_text()[-3000:]
     assert_same_weights(read_state_dict(full / 'epoch_2.pth'), read_state_dict(part / 'epoch_2.pth'))
 
 
