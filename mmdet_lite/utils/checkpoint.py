@@ -139,8 +139,9 @@ def resume_runner(runner, filename: str, map_location='cpu') -> None:
         runner._iter += 1
         runner._inner_iter = runner._iter
     previous_gpu_ids = _gpu_ids_in_config_text(meta.get('config', ''))
-    if meta.get('inner_iter'):
-        _resume_inside_epoch(runner, filename, meta['inner_iter'], previous_gpu_ids)
+    inner_iter = meta.pop('inner_iter', 0)  # where this run starts, not what its own saves record
+    if inner_iter:
+        _resume_inside_epoch(runner, filename, inner_iter, previous_gpu_ids)
     if previous_gpu_ids and len(previous_gpu_ids) != runner.world_size:
         runner._iter = int(runner._iter * len(previous_gpu_ids) / runner.world_size)
         runner.logger.info('the iteration number is changed due to change of GPU number')

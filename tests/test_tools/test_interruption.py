@@ -94,13 +94,15 @@ def test_sigterm_at_any_moment_and_sigkill_then_auto_resume_reach_the_uninterrup
 def test_a_second_run_on_a_work_dir_in_use_is_refused_and_the_first_is_unharmed(run_train, tmp_path):
     first = start_train(PREEMPT_CONFIG, tmp_path, log=tmp_path.parent / 'first.log', seed_args=SEEDED)
     assert wait_until(first, lambda: 'Epoch [' in (tmp_path.parent / 'first.log').read_text())
-    files_before = sorted(path.name for path in tmp_path.iterdir())
+    files_before = {path.name for path in tmp_path.iterdir()}
+    assert '.train.lock' in files_before
     second = run_train(PREEMPT_CONFIG, '--work-dir', tmp_path, *ARGS)
     assert second.returncode == 1
     assert f'work_dir {tmp_path} is in use by PID {first.pid} on host' in second.stderr
     assert first.wait(timeout=120) == 0, (tmp_path.parent / 'first.log').read_text()[-3000:]
     log_files = [path for path in tmp_path.iterdir() if path.suffix == '.log']
-    assert len(log_files) == 1 and set(files_before) <= {path.name for path in tmp_path.iterdir()}
+    assert len(log_files) == 1  # the second run wrote no log of its own
+    assert files_before - {'.train.lock'} <= {path.name for path in tmp_path.iterdir()}
     assert read_checkpoint(tmp_path / 'epoch_3.pth')['meta']['epoch'] == 3
     assert not (tmp_path / '.train.lock').exists()
 
