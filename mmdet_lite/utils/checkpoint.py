@@ -232,7 +232,11 @@ def _candidates(work_dir: str, warn: Callable[[str], None]) -> List[str]:
         if match:
             numbered.append((int(match.group(2)), name))
     candidates += [osp.join(work_dir, name) for _, name in sorted(numbered, reverse=True)]
-    return [path for path in candidates if osp.isfile(path)]
+    existing = {}  # one entry per file: the pointer and latest.pth name a numbered one
+    for path in candidates:
+        if osp.isfile(path):
+            existing.setdefault(osp.realpath(path), path)
+    return list(existing.values())
 
 
 def find_latest_checkpoint(work_dir: str, warn: Optional[Callable[[str], None]] = None,
