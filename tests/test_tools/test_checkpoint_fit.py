@@ -61,7 +61,8 @@ def test_auto_resume_stops_when_every_checkpoint_is_refused(run_tool_in_process,
     result = run_tool_in_process('train.py', TINY_CONFIG, '--work-dir', work_dir, '--auto-resume')
     assert_one_message(result)
     lines = result.stderr.splitlines()
-    assert lines[0] == f'train.py: error: CheckpointError: auto-resume: every checkpoint in {work_dir} was refused:'
+    assert lines[0] == (f'train.py: error: CheckpointError: auto-resume: every checkpoint in '
+                        f'{work_dir} was refused:')
     assert lines[1].startswith(f'  - checkpoint file {work_dir / "epoch_2.pth"} is truncated or corrupt')
     assert lines[2] == (f'  - checkpoint file {work_dir / "epoch_1.pth"} does not fit TinyTestDetector: '
                         f"2 of its tensors have other shapes than the model's ({OTHER_CONFIG_SHAPES}). "
@@ -80,7 +81,8 @@ def test_start_fresh_if_refused_needs_auto_resume(run_tool_in_process, tmp_path)
 
 def test_start_fresh_if_refused_trains_from_scratch_and_logs_the_refusals(run_train, tmp_path):
     work_dir, _ = earlier_run(tmp_path)
-    result = run_train(TINY_CONFIG, '--work-dir', work_dir, *ARGS, '--auto-resume', '--start-fresh-if-refused')
+    result = run_train(TINY_CONFIG, '--work-dir', work_dir, *ARGS, '--auto-resume',
+                       '--start-fresh-if-refused')
     assert result.returncode == 0, result.stderr[-3000:]
     assert f'auto-resume skips {work_dir / "epoch_2.pth"}: checkpoint file' in result.stderr
     assert f'auto-resume skips {work_dir / "epoch_1.pth"}: checkpoint file' in result.stderr
@@ -99,7 +101,8 @@ def test_load_from_another_config_logs_one_line_of_counts(run_train, tmp_path):
     assert 'The model and loaded state dict do not match exactly' not in result.stderr
 
 
-def test_test_tool_refuses_a_checkpoint_filling_under_half_the_model(setup, run_tool_in_process, tmp_path):  # noqa: F811
+def test_test_tool_refuses_a_checkpoint_filling_under_half_the_model(  # noqa: F811  (setup)
+        setup, run_tool_in_process, tmp_path):
     _, config, _, _ = setup
     other = tmp_path / 'other.pth'
     torch.save({'state_dict': {'backbone.w': torch.zeros(2)}}, other)
@@ -107,7 +110,8 @@ def test_test_tool_refuses_a_checkpoint_filling_under_half_the_model(setup, run_
     result = run_tool_in_process('test.py', config, other, '--out', out)
     assert_one_message(result)
     assert result.stderr == (
-        f'test.py: error: CheckpointError: checkpoint file {other} fills only 0 of the 1 tensors of OracleTestDetector '
+        f'test.py: error: CheckpointError: checkpoint file {other} fills only 0 of the 1 tensors of '
+        'OracleTestDetector '
         '(1 missing, 0 shape-mismatched, 1 unexpected): was it saved with another config? Pass '
         '--allow-partial-checkpoint to test it anyway\n' + HINT)
     assert not out.exists()
