@@ -22,7 +22,7 @@ from mmdet_lite.apis.test import multi_gpu_test, single_gpu_test
 from mmdet_lite.core.fp16 import enable_autocast
 from mmdet_lite.datasets import build_dataloader, build_dataset, replace_ImageToTensor
 from mmdet_lite.models.builder import build_detector
-from mmdet_lite.utils.checkpoint import check_checkpoint, load_checkpoint
+from mmdet_lite.utils.checkpoint import CheckpointError, check_checkpoint, load_checkpoint_matched
 from mmdet_lite.utils.cli import (StrictDictAction, add_launcher_arguments, export_local_rank,
                                   load_config, run_cli)
 from mmdet_lite.utils.dist import get_dist_info, init_dist, wrap_model
@@ -37,6 +37,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='output result file in pickle format')
+    parser.add_argument('--allow-partial-checkpoint', action='store_true',
+                        help='test even when the checkpoint fills less than half of the '
+                             "model's tensors (refused otherwise: it was most likely saved by "
+                             'another config, and the rest of the model would keep random weights)')
     parser.add_argument('--fuse-conv-bn', action='store_true',
                         help='Whether to fuse conv and bn, this will slightly increase the '
                              'inference speed')
@@ -149,7 +153,13 @@ def main(argv=None) -> None:
         cfg.fp16 = dict()
     if cfg.get('fp16', None) is not None:
         enable_autocast(model, cfg.fp16.get('dtype'))
-    checkpoint = load_checkpoint(model, args.checkpoint, map_location='cpu')
+    checkpoint, match = load_checkpoint_matched(model, args.checkpoint, map_location='cpu')
+    if 2 * len(match.loaded) < match.num_model and not args.allow_partial_checkpoint:
+        raise CheckpointError(
+            f'checkpoint file {args.checkpoint} fills only {len(match.loaded)} of the '
+            f'{match.num_model} tensors of {match.model_name} ({len(match.missing)} missing, '
+            f'{len(match.mismatched)} shape-mismatched, {len(match.unexpected)} unexpected): was it '
+            'saved with another config? Pass --allow-partial-checkpoint to test it anyway')
     if args.fuse_conv_bn:
         model = fuse_conv_bn(model)
     # Old checkpoints have no CLASSES in meta: fall back to the dataset's.

@@ -25,7 +25,7 @@ from mmdet_lite.datasets.builder import build_dataset
 from mmdet_lite.datasets.utils import check_num_classes
 from mmdet_lite.models.builder import build_detector
 from mmdet_lite.utils import collect_env, get_git_hash, get_root_logger
-from mmdet_lite.utils.checkpoint import check_checkpoint
+from mmdet_lite.utils.checkpoint import check_checkpoint, check_fits_model, find_latest_checkpoint
 from mmdet_lite.utils.cli import (StrictDictAction, add_launcher_arguments, export_local_rank,
                                   load_config, run_cli)
 from mmdet_lite.utils.dist import get_dist_info, init_dist
@@ -42,7 +42,13 @@ def parse_args(argv=None):
     parser.add_argument('--resume-from', help='the checkpoint file to resume from')
     parser.add_argument('--auto-resume', action='store_true',
                         help='resume from the newest complete checkpoint in the work_dir, '
-                             'or start from scratch when there is none')
+                             'or start from scratch when there is none; when checkpoints are '
+                             'there but every one is refused (corrupt, unsafe, or of another '
+                             'model), stop with an error listing them')
+    parser.add_argument('--start-fresh-if-refused', action='store_true',
+                        help='with --auto-resume: when every checkpoint in the work_dir is '
+                             'refused, train from scratch instead of stopping (the new run '
+                             'overwrites their names)')
     parser.add_argument('--no-validate', action='store_true',
                         help='whether not to evaluate the checkpoint during training')
     group_gpus = parser.add_mutually_exclusive_group()
@@ -70,6 +76,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     export_local_rank(args)
 
+    if args.start_fresh_if_refused and not args.auto_resume:
+        parser.error('--start-fresh-if-refused only applies with --auto-resume')
     if args.options and args.cfg_options:
         raise ValueError('--options and --cfg-options cannot be both specified, --options is '
                          'deprecated in favor of --cfg-options')
@@ -115,6 +123,8 @@ def load_train_config(args):
         cfg.resume_from = args.resume_from
     if args.auto_resume:
         cfg.auto_resume = True
+    if args.start_fresh_if_refused:
+        cfg.auto_resume_start_fresh = True
     if args.amp and cfg.get('fp16', None) is None:
         cfg.fp16 = dict(loss_scale='dynamic')
     return cfg
@@ -149,10 +159,9 @@ def main(argv=None):
     cfg = load_train_config(args)
     if osp.exists(cfg.work_dir) and not osp.isdir(cfg.work_dir):
         raise NotADirectoryError(f'work_dir {cfg.work_dir} exists and is not a directory')
-    # Refuse a missing, corrupt or unsafe checkpoint before anything is written.
-    for key in ('resume_from', 'load_from'):
-        if cfg.get(key):
-            check_checkpoint(cfg[key])
+    # Refuse a missing, corrupt or unsafe checkpoint before anything is written (memory-mapped:
+    # the tensors are read once, by the resume).
+    checked = {key: check_checkpoint(cfg[key]) for key in ('resume_from', 'load_from') if cfg.get(key)}
 
     if args.launcher == 'none':
         distributed = False
@@ -170,9 +179,16 @@ def main(argv=None):
     # Built before the work_dir is touched: a config naming a missing component or data
     # fails here and leaves an earlier run's files as they were.
     model, datasets = build_model_and_datasets(cfg)
+    if cfg.get('resume_from'):
+        check_fits_model(model, cfg.resume_from, checked['resume_from'])
+    del checked
 
     # One run per work_dir (rank 0 holds it): a second is refused here, before it writes anything.
     with WorkDirLock(cfg.work_dir) if get_dist_info()[0] == 0 else nullcontext() as lock:
+        if cfg.get('auto_resume') and not cfg.get('resume_from'):
+            # The same search train_detector makes (and logs): here it refuses before any write.
+            find_latest_checkpoint(cfg.work_dir, model=model,
+                                   start_fresh=cfg.get('auto_resume_start_fresh', False))
         run(args, cfg, model, datasets, distributed, device_note, lock.notes if lock else [])
 
 

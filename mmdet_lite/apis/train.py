@@ -13,7 +13,7 @@ from mmdet_lite.datasets.prefetch_loader import PrefetchLoader
 from mmdet_lite.datasets.utils import replace_ImageToTensor
 from mmdet_lite.utils import get_root_logger
 from mmdet_lite.utils.atomic_io import remove_stale_temp_files
-from mmdet_lite.utils.checkpoint import find_latest_checkpoint, resume_runner
+from mmdet_lite.utils.checkpoint import find_latest_checkpoint, load_checkpoint, resume_runner
 from mmdet_lite.utils.dist import wrap_model
 
 from .test import multi_gpu_test, single_gpu_test
@@ -83,6 +83,7 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
                    meta=None):
     """Build loaders, wrapper, optimizer, runner and hooks from ``cfg``, then run the workflow."""
     logger = get_root_logger(log_level=cfg.log_level)
+    detector = model  # before it is wrapped
     datasets = dataset if isinstance(dataset, (list, tuple)) else [dataset]
     _legacy_data_keys(cfg)
     _runner_config(cfg)
@@ -127,7 +128,8 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
         remove_stale_temp_files(cfg.work_dir, logger)
     resume_from = cfg.resume_from
     if resume_from is None and cfg.get('auto_resume'):
-        resume_from = find_latest_checkpoint(cfg.work_dir, logger)
+        resume_from = find_latest_checkpoint(cfg.work_dir, logger.warning, model=detector,
+                                             start_fresh=cfg.get('auto_resume_start_fresh', False))
         logger.info(f'auto-resume: resuming from {resume_from}' if resume_from else
                     f'auto-resume: no checkpoint in {cfg.work_dir}, starting from scratch')
     if resume_from:
@@ -136,5 +138,5 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
             if hasattr(loader.batch_sampler, 'set_start_iter'):
                 loader.batch_sampler.set_start_iter(runner.iter)
     elif cfg.load_from:
-        runner.load_checkpoint(cfg.load_from)
+        load_checkpoint(detector, cfg.load_from, map_location='cpu', logger=logger)
     runner.run(data_loaders, cfg.workflow)

@@ -8,6 +8,7 @@ is unsafe or slow. Each module here replaces one upstream behaviour, names it an
 - ``scatter``: gives mmcv's CPU -> GPU scatter the per-GPU copy stream it expects (torch 2.x changed it).
 - ``epoch_based_runner``: mmcv's ``EpochBasedRunner`` without its 2 s sleep before every epoch.
 - ``checkpoint_loader``: every local checkpoint is read with ``torch.load(weights_only=True)``.
+- ``pretrained_init``: ``init_cfg=dict(type='Pretrained')`` reports its load in one line of counts.
 - ``file_backend``: mmcv's ``disk`` file backend writes atomically (no truncated checkpoints).
 - ``ddp``: mmcv's ``MMDistributedDataParallel`` on public DDP API, and torch's renamed buffer switch.
 
@@ -25,7 +26,9 @@ def install() -> None:
         return
     from . import notices
     notices.install()  # before mmcv or torch is imported below
-    from . import checkpoint_loader, config_tempfile, epoch_based_runner, file_backend, scatter
-    for module in (config_tempfile, scatter, epoch_based_runner, checkpoint_loader, file_backend):
+    from . import (checkpoint_loader, config_tempfile, epoch_based_runner, file_backend,
+                   pretrained_init, scatter)
+    for module in (config_tempfile, scatter, epoch_based_runner, checkpoint_loader, pretrained_init,
+                   file_backend):
         module.install()
     _installed = True

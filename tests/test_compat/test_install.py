@@ -26,6 +26,8 @@ CHECKS = {
                           "'mmdet_lite.compat.epoch_based_runner'",
     'checkpoint_loader': "mmcv.runner.CheckpointLoader._get_checkpoint_loader('/a/b.pth').__module__ == "
                          "'mmdet_lite.utils.checkpoint'",
+    'pretrained_init': "mmcv.cnn.utils.weight_init.INITIALIZERS.get('Pretrained').__module__ == "
+                       "'mmdet_lite.compat.pretrained_init'",
     'file_backend': "mmcv.FileClient('disk').client.__class__.__module__ == 'mmdet_lite.compat.file_backend'",
     # not a patch: compat.ddp provides classes that mmdet_lite.utils.dist uses directly
     'ddp': "mmdet_lite.utils.dist.MMDistributedDataParallel.__module__ == 'mmdet_lite.compat.ddp'",
