@@ -16,6 +16,7 @@ import numpy as np
 from mmcv.utils import print_log
 from torch.utils.data import Dataset
 
+from .api_wrappers import load_json
 from .builder import DATASETS
 from .pipelines import Compose
 from .samplers import sample_rng
@@ -104,7 +105,9 @@ class CustomDataset(Dataset):
         return len(self.data_infos)
 
     def load_annotations(self, ann_file: str) -> List[dict]:
-        """Load the middle-format list of image dicts from ``ann_file``."""
+        """Load the middle-format list of image dicts from ``ann_file`` (json, pickle or yaml)."""
+        if ann_file.endswith('.json'):
+            return load_json(ann_file)  # a syntax error is named with its line and column
         return mmcv.load(ann_file)
 
     def load_proposals(self, proposal_file: str) -> list:

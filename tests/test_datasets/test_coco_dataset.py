@@ -178,6 +178,50 @@ def test_duplicate_annotation_ids_are_refused(tmp_path):
         CocoDataset(str(ann), [], img_prefix=str(tmp_path / 'imgs'))
 
 
+def test_ann_file_that_is_not_json_names_file_line_and_column(tmp_path, coco_files):
+    broken = tmp_path / 'broken.json'
+    broken.write_text('{"images": [\n  {"id": 1,,}]}')
+    cfg = dict(type='CocoDataset', ann_file=str(broken), img_prefix=coco_files[1], pipeline=[])
+    # through build_dataset: mmcv re-raises as type(error)(message), which JSONDecodeError fails
+    with pytest.raises(ValueError) as error:
+        build_dataset(cfg)
+    assert str(error.value) == (f'CocoDataset: {broken} is not valid JSON: Expecting property '
+                                'name enclosed in double quotes at line 2, column 12')
+
+
+def test_truncated_ann_file_is_named(tmp_path, coco_files):
+    cut = tmp_path / 'cut.json'
+    cut.write_text('{"images": [')
+    with pytest.raises(ValueError, match=f'^{cut} is not valid JSON: Expecting value at line 1, '
+                                         'column 13$'):
+        CocoDataset(str(cut), [], img_prefix=coco_files[1])
+
+
+@pytest.mark.parametrize('content, message', [
+    ([], " is not a COCO annotation file: expected a JSON object with 'images', 'annotations' and "
+         "'categories', got a list"),
+    (dict(annotations=[]), " is not a COCO annotation file: it has no 'images' list "
+                           "(top-level keys: ['annotations'])"),
+    (dict(images={}, categories=[]), ": 'images' must be a list, got a dict"),
+    (dict(images=[dict(id=1, file_name='a.jpg', width=80, height=64)], categories=[],
+          annotations=[dict(id=1, image_id=1, category_id=1, bbox=[1, 1, 5, 5]),
+                       dict(id=9, image_id=1, bbox=[1, 1, 5, 5])]),
+     ": annotations[1] has no 'category_id': {'id': 9, 'image_id': 1, 'bbox': [1, 1, 5, 5]}"),
+    (dict(images=[dict(id=1, file_name='a.jpg', width=80, height=64)], categories=[],
+          annotations=[dict(id=4, image_id=1, category_id=1, bbox=[1, 1, 5])]),
+     ": annotations[0] (id 4): 'bbox' must be a list of 4 numbers [x, y, width, height], "
+     'got [1, 1, 5]'),
+    (dict(images=[dict(id=7, file_name='a.jpg', width='80', height=64)], categories=[]),
+     ": images[0] (id 7): 'width' and 'height' must be numbers, got '80' and 64"),
+])
+def test_json_that_is_not_coco_shaped_names_the_entry(tmp_path, coco_files, content, message):
+    ann = tmp_path / 'odd.json'
+    ann.write_text(json.dumps(content))
+    with pytest.raises(ValueError) as error:
+        CocoDataset(str(ann), [], img_prefix=coco_files[1])
+    assert str(error.value) == f'{ann}{message}'
+
+
 def test_truncated_image_error_names_the_file(coco_files):
     ann_file, img_prefix = coco_files
     path = Path(img_prefix) / '000000000001.jpg'
