@@ -325,3 +325,71 @@ def test_format_results_refuses_a_misspelt_option(coco_files):
     dataset = make_dataset(coco_files, test_mode=True)
     with pytest.raises(TypeError, match="unexpected keyword argument 'jsonfile_prefx'"):
         dataset.format_results(perfect_results(dataset), jsonfile_prefx='out')
+
+
+def bad_boxes_sample():
+    """Four 160x128 images and 15 annotations, each case of the build-time box check once or
+    twice (counts in the test by hand)."""
+    images = [dict(id=i, file_name=name, width=160, height=128)
+              for i, name in enumerate(['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg'], start=1)]
+    nan, inf = float('nan'), float('inf')
+    boxes = [  # (id, image_id, category_id, bbox, area, extra)
+        (1, 1, 1, [10, 10, 20, 20], 400, {}),  # kept
+        (2, 1, 1, [nan, 10, 20, 20], 400, {}),  # not finite
+        (3, 1, 18, [10, 10, inf, 20], 400, {}),  # not finite
+        (4, 2, 1, [10, 10, -5, 20], 100, {}),  # width <= 0
+        (5, 2, 1, [10, 10, 20, 0], 0, {}),  # height <= 0 (area 0 too: the first reason counts)
+        (6, 2, 12, [10, 10, 20, 20], 400, {}),  # COCO has no category 12
+        (7, 3, 1, [150, 100, 1e9, 1e9], 1e18, {}),  # clipped to [150, 100, 160, 128]
+        (8, 3, 90, [-10, -5, 30, 20], 600, {}),  # clipped to [0, 0, 20, 15]
+        (9, 3, 1, [200, 10, 20, 20], 400, {}),  # right of the image
+        (10, 3, 1, [10, 10, 0.5, 20], 10, {}),  # narrower than 1 px
+        (11, 4, 1, [10, 10, 20, 20], 0, {}),  # area 0
+        (12, 99, 1, [10, 10, 20, 20], 400, {}),  # no image 99
+        (13, 4, 1, [nan, nan, nan, nan], 0, {'ignore': 1}),  # meant to be skipped: not counted
+        (14, 4, 18, [100, 100, 100, 100], 10000, {'iscrowd': 1}),  # crowd, clipped
+        (15, 4, 18, [20, 20, 30, 30], 900, {}),  # kept
+    ]
+    annotations = [dict(dict(id=i, image_id=img, category_id=cat, bbox=bbox, area=area,
+                             iscrowd=0), **extra) for i, img, cat, bbox, area, extra in boxes]
+    return images, annotations
+
+
+def test_invalid_boxes_are_dropped_and_clipped_with_one_summary_warning(tmp_path):
+    images, annotations = bad_boxes_sample()
+    ann = write_coco(tmp_path, 'bad.json', 'imgs', images, annotations, COCO_CATEGORIES)
+    with pytest.warns(UserWarning) as record:
+        dataset = make_dataset((str(ann), str(tmp_path / 'imgs')))
+    summaries = [str(w.message) for w in record if 'annotations dropped' in str(w.message)]
+    assert summaries == [
+        f'CocoDataset {ann}: 9 of 14 annotations dropped, 3 boxes clipped to their image\n'
+        '  unknown category_id: 1, e.g. b.jpg annotation 6 (category_id 12)\n'
+        '  image_id not in images: 1, e.g. image_id 99 annotation 12 (bbox [10, 10, 20, 20])\n'
+        '  not finite: 2, e.g. a.jpg annotation 2 (bbox [nan, 10, 20, 20]), '
+        'a.jpg annotation 3 (bbox [10, 10, inf, 20])\n'
+        '  width or height <= 0: 2, e.g. b.jpg annotation 4 (bbox [10, 10, -5, 20]), '
+        'b.jpg annotation 5 (bbox [10, 10, 20, 0])\n'
+        '  width or height < 1: 1, e.g. c.jpg annotation 10 (bbox [10, 10, 0.5, 20])\n'
+        '  area <= 0: 1, e.g. d.jpg annotation 11 (area 0)\n'
+        '  outside the image: 1, e.g. c.jpg annotation 9 (bbox [200, 10, 20, 20])\n'
+        '  clipped to the image: 3, e.g. c.jpg annotation 7 (bbox [150, 100, 1000000000.0, '
+        '1000000000.0]), c.jpg annotation 8 (bbox [-10, -5, 30, 20]), '
+        'd.jpg annotation 14 (bbox [100, 100, 100, 100])']
+    # MMDetection's filtering is unchanged: every image has an annotation of a known class
+    # (b.jpg's are all invalid: trained with zero boxes)
+    assert dataset.img_ids == [1, 2, 3, 4]
+    by_image = [dataset.get_ann_info(i) for i in range(4)]
+    np.testing.assert_array_equal(by_image[0]['bboxes'], [[10, 10, 30, 30]])
+    assert by_image[1]['bboxes'].shape == (0, 4)
+    np.testing.assert_array_equal(by_image[2]['bboxes'], [[150, 100, 160, 128], [0, 0, 20, 15]])
+    np.testing.assert_array_equal(by_image[2]['labels'], [PERSON, TOOTHBRUSH])
+    np.testing.assert_array_equal(by_image[3]['bboxes'], [[20, 20, 50, 50]])
+    np.testing.assert_array_equal(by_image[3]['bboxes_ignore'], [[100, 100, 160, 128]])
+
+
+def test_clean_annotations_give_no_box_warning(tmp_path, recwarn):
+    images, annotations = standard_sample()
+    annotations = [ann for ann in annotations if ann['area'] > 0]
+    ann = write_coco(tmp_path, 'clean.json', 'imgs', images, annotations, COCO_CATEGORIES)
+    make_dataset((str(ann), str(tmp_path / 'imgs')))
+    assert [str(w.message) for w in recwarn] == []
