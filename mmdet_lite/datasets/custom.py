@@ -6,6 +6,7 @@ Annotation middle format (one dict per image)::
      'ann': {'bboxes': (k, 4) float32 x1y1x2y2, 'labels': (k,) int64,
              'bboxes_ignore': (j, 4) float32 (optional), 'labels_ignore': (j,) (optional)}}
 """
+import os
 import os.path as osp
 import warnings
 from collections import OrderedDict
@@ -18,7 +19,7 @@ from torch.utils.data import Dataset
 
 from .api_wrappers import load_json
 from .builder import DATASETS
-from .pipelines import Compose
+from .pipelines import Compose, LoadImageFromFile
 from .samplers import sample_rng
 
 
@@ -37,11 +38,14 @@ class CustomDataset(Dataset):
         filter_empty_gt: drop images without annotations when not in test mode.
 
     Raises:
-        FileNotFoundError: ``ann_file`` or the ``img_prefix`` directory does not exist.
-        ValueError: no image is left after filtering.
+        FileNotFoundError: ``ann_file`` or the ``img_prefix`` directory does not exist, or
+            image files the pipeline reads are missing or empty (all listed at once).
+        ValueError: ``ann_file`` is not valid JSON, or no image is left after filtering.
     """
 
     CLASSES = None
+    # Image files a missing-or-empty error lists by name.
+    NUM_LISTED_FILES = 5
     # Metrics ``evaluate`` accepts (mmdet_lite addition: lets tools/test.py check --eval early).
     ALLOWED_METRICS = ('mAP', 'recall')
 
@@ -87,6 +91,7 @@ class CustomDataset(Dataset):
         if not test_mode:
             self._set_group_flag()
         self.pipeline = Compose(pipeline)
+        self._check_image_files()
 
     def _check_paths(self) -> None:
         if not osp.isfile(self.ann_file):
@@ -100,6 +105,36 @@ class CustomDataset(Dataset):
         if self.proposal_file is not None and not osp.isfile(self.proposal_file):
             raise FileNotFoundError(
                 f'{self.__class__.__name__}: proposal_file {self.proposal_file!r} does not exist')
+
+    def _check_image_files(self) -> None:
+        """Every image the pipeline will read from disk exists and is not empty: ``os.stat``
+        only, no decoding, so that a bad file stops the run now, not when first reached (also
+        in test mode: a missing val image would fail the first evaluation).
+
+        Raises:
+            FileNotFoundError: names how many files are missing or empty, the first ones and
+                ``img_prefix``.
+        """
+        if not any(isinstance(transform, LoadImageFromFile)
+                   and transform.file_client_args.get('backend') == 'disk'
+                   for transform in self.pipeline.transforms):
+            return
+        bad = []
+        for info in self.data_infos:
+            path = (osp.join(self.img_prefix, info['filename']) if self.img_prefix is not None
+                    else info['filename'])
+            try:
+                if os.stat(path).st_size == 0:
+                    bad.append(f"{info['filename']} (0 bytes)")
+            except OSError:
+                bad.append(f"{info['filename']} (missing)")
+        if bad:
+            more = len(bad) - self.NUM_LISTED_FILES
+            raise FileNotFoundError(
+                f'{self.__class__.__name__} {self.ann_file}: {len(bad)} of {len(self)} image '
+                f'files are missing or empty under img_prefix={self.img_prefix!r}: '
+                + ', '.join(bad[:self.NUM_LISTED_FILES])
+                + (f' and {more} more' if more > 0 else ''))
 
     def __len__(self) -> int:
         return len(self.data_infos)

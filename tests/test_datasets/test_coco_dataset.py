@@ -393,3 +393,31 @@ def test_clean_annotations_give_no_box_warning(tmp_path, recwarn):
     ann = write_coco(tmp_path, 'clean.json', 'imgs', images, annotations, COCO_CATEGORIES)
     make_dataset((str(ann), str(tmp_path / 'imgs')))
     assert [str(w.message) for w in recwarn] == []
+
+
+@pytest.mark.parametrize('test_mode', [False, True])
+def test_missing_and_empty_image_files_are_all_listed_at_build(tmp_path, test_mode):
+    images = [dict(id=i, file_name=f'{i}.jpg', width=80, height=64) for i in range(8)]
+    annotations = [dict(id=i, image_id=i, category_id=1, bbox=[1, 1, 20, 20], area=400,
+                        iscrowd=0) for i in range(8)]
+    ann = write_coco(tmp_path, 'ann.json', 'imgs', images, annotations, COCO_CATEGORIES)
+    for i in (1, 4, 6):
+        (tmp_path / 'imgs' / f'{i}.jpg').unlink()
+    for i in (2, 5, 7):
+        (tmp_path / 'imgs' / f'{i}.jpg').write_bytes(b'')
+    with pytest.raises(FileNotFoundError) as error:
+        CocoDataset(str(ann), [dict(type='LoadImageFromFile')], img_prefix=str(tmp_path / 'imgs'),
+                    test_mode=test_mode)
+    assert str(error.value) == (
+        f"CocoDataset {ann}: 6 of 8 image files are missing or empty under "
+        f"img_prefix='{tmp_path / 'imgs'}': 1.jpg (missing), 2.jpg (0 bytes), 4.jpg (missing), "
+        '5.jpg (0 bytes), 6.jpg (missing) and 1 more')
+
+
+def test_image_files_are_not_checked_when_the_pipeline_reads_none(tmp_path):
+    images = [dict(id=1, file_name='gone.jpg', width=80, height=64)]
+    annotations = [dict(id=1, image_id=1, category_id=1, bbox=[1, 1, 20, 20], area=400,
+                        iscrowd=0)]
+    ann = write_coco(tmp_path, 'ann.json', 'imgs', images, annotations, COCO_CATEGORIES)
+    (tmp_path / 'imgs' / 'gone.jpg').unlink()
+    assert len(CocoDataset(str(ann), [], img_prefix=str(tmp_path / 'imgs'))) == 1
