@@ -9,6 +9,8 @@ from mmcv import Config
 
 from mmdet_lite.datasets import CocoDataset, build_dataset
 from mmdet_lite.datasets.builder import PIPELINES
+from mmdet_lite.datasets.pipelines import CorruptImageError
+from mmdet_lite.datasets.samplers import SeededIndex
 from tests.conftest import REPO_ROOT
 
 from .helpers import standard_sample, write_coco
@@ -421,3 +423,51 @@ def test_image_files_are_not_checked_when_the_pipeline_reads_none(tmp_path):
     ann = write_coco(tmp_path, 'ann.json', 'imgs', images, annotations, COCO_CATEGORIES)
     (tmp_path / 'imgs' / 'gone.jpg').unlink()
     assert len(CocoDataset(str(ann), [], img_prefix=str(tmp_path / 'imgs'))) == 1
+
+
+def four_images_one_truncated(tmp_path):
+    images = [dict(id=i, file_name=f'{i}.jpg', width=80, height=64) for i in range(4)]
+    annotations = [dict(id=i, image_id=i, category_id=1, bbox=[1, 1, 20, 20], area=400,
+                        iscrowd=0) for i in range(4)]
+    ann = write_coco(tmp_path, 'ann.json', 'imgs', images, annotations, COCO_CATEGORIES)
+    path = tmp_path / 'imgs' / '1.jpg'
+    path.write_bytes(path.read_bytes()[:300])
+    return str(ann), str(tmp_path / 'imgs')
+
+
+def test_corrupt_image_stops_training_by_default(tmp_path):
+    ann, img_prefix = four_images_one_truncated(tmp_path)
+    dataset = CocoDataset(ann, [dict(type='LoadImageFromFile')], img_prefix=img_prefix)
+    with pytest.raises(CorruptImageError, match=f"^cannot decode image file "
+                                                f"'{img_prefix}/1.jpg' \\(300 bytes\\)"):
+        dataset[SeededIndex(1, seed=5)]
+
+
+def test_skip_corrupt_images_draws_the_replacement_from_the_sample_seed(tmp_path, caplog):
+    ann, img_prefix = four_images_one_truncated(tmp_path)
+    dataset = CocoDataset(ann, [dict(type='LoadImageFromFile')], img_prefix=img_prefix,
+                          skip_corrupt_images=True)
+    np.random.seed(0)
+    global_state = np.random.get_state()[1].copy()
+    with caplog.at_level(logging.WARNING, logger='mmdet'):
+        picked = [dataset[SeededIndex(1, seed=seed)]['ori_filename'] for seed in range(12)]
+        again = [dataset[SeededIndex(1, seed=seed)]['ori_filename'] for seed in range(12)]
+    assert picked == again  # the sample's seed decides, not the global random state
+    assert set(picked) == {'0.jpg', '2.jpg', '3.jpg'}
+    np.testing.assert_array_equal(np.random.get_state()[1], global_state)
+    skips = [r.getMessage() for r in caplog.records if 'skipped a corrupt image' in r.getMessage()]
+    assert len(skips) == 24
+    assert skips[0] == ("CocoDataset: skipped a corrupt image (skip_corrupt_images=True): cannot "
+                        f"decode image file '{img_prefix}/1.jpg' (300 bytes): unreadable or "
+                        'truncated image; 1 skipped in this run so far')
+    assert skips[-1].endswith('; 24 skipped in this run so far')
+
+
+def test_skip_corrupt_images_refuses_when_a_whole_aspect_group_is_corrupt(tmp_path):
+    ann, img_prefix = four_images_one_truncated(tmp_path)
+    for i in (0, 2, 3):
+        (Path(img_prefix) / f'{i}.jpg').write_bytes(b'not a jpeg')
+    dataset = CocoDataset(ann, [dict(type='LoadImageFromFile')], img_prefix=img_prefix,
+                          skip_corrupt_images=True)
+    with pytest.raises(CorruptImageError, match='all 4 images of its aspect group are corrupt'):
+        dataset[SeededIndex(1, seed=5)]
