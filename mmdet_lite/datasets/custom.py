@@ -142,9 +142,9 @@ class CustomDataset(Dataset):
                 bad.append(f"{info['filename']} (missing)")
         if bad:
             more = len(bad) - self.NUM_LISTED_FILES
-            raise FileNotFoundError(
-                f'{self.__class__.__name__} {self.ann_file}: {len(bad)} of {len(self)} image '
-                f'files are missing or empty under img_prefix={self.img_prefix!r}: '
+            raise FileNotFoundError(  # build_dataset adds the class name
+                f'{self.ann_file}: {len(bad)} of {len(self)} image files are missing or empty '
+                f'under img_prefix={self.img_prefix!r}: '
                 + ', '.join(bad[:self.NUM_LISTED_FILES])
                 + (f' and {more} more' if more > 0 else ''))
 

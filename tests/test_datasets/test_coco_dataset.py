@@ -411,7 +411,7 @@ def test_missing_and_empty_image_files_are_all_listed_at_build(tmp_path, test_mo
         CocoDataset(str(ann), [dict(type='LoadImageFromFile')], img_prefix=str(tmp_path / 'imgs'),
                     test_mode=test_mode)
     assert str(error.value) == (
-        f"CocoDataset {ann}: 6 of 8 image files are missing or empty under "
+        f"{ann}: 6 of 8 image files are missing or empty under "
         f"img_prefix='{tmp_path / 'imgs'}': 1.jpg (missing), 2.jpg (0 bytes), 4.jpg (missing), "
         '5.jpg (0 bytes), 6.jpg (missing) and 1 more')
 
