@@ -48,7 +48,8 @@ def check_coco_layout(dataset: Any, path: str) -> None:
     """
     if not isinstance(dataset, dict):
         raise ValueError(f'{path} is not a COCO annotation file: expected a JSON object with '
-                         f"'images', 'annotations' and 'categories', got a {type(dataset).__name__}")
+                         "'images', 'annotations' and 'categories', got a "
+                         f'{type(dataset).__name__}')
     for section, keys in _REQUIRED_KEYS.items():
         if section not in dataset:
             if section == 'annotations':

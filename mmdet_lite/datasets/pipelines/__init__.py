@@ -7,6 +7,6 @@ from .transforms import Normalize, Pad, RandomFlip, Resize
 
 __all__ = [
     'Compose', 'to_tensor', 'ToTensor', 'ImageToTensor', 'DefaultFormatBundle', 'Collect',
-    'CorruptImageError', 'LoadImageFromFile', 'LoadAnnotations', 'LoadProposals', 'MultiScaleFlipAug', 'Resize',
-    'RandomFlip', 'Normalize', 'Pad'
+    'CorruptImageError', 'LoadImageFromFile', 'LoadAnnotations', 'LoadProposals',
+    'MultiScaleFlipAug', 'Resize', 'RandomFlip', 'Normalize', 'Pad'
 ]

@@ -1,5 +1,6 @@
 # TinyTestDetector on a COCO-format sample a test writes under data_root (set with
-# --cfg-options data.train.data_root=... data.val.data_root=...): train.json + train/, val.json + val/.
+# --cfg-options data.train.data_root=... data.val.data_root=...): train.json + train/,
+# val.json + val/.
 _base_ = ['../../../configs/_base_/default_runtime.py']
 custom_imports = dict(imports=['tests.fixtures.tiny_components'], allow_failed_imports=False)
 model = dict(type='TinyTestDetector', num_classes=3)
