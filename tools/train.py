@@ -19,7 +19,7 @@ import mmcv  # noqa: E402
 import torch  # noqa: E402
 
 from mmdet_lite import __version__
-from mmdet_lite.apis import init_random_seed, set_random_seed, train_detector
+from mmdet_lite.apis import build_val_dataset, init_random_seed, set_random_seed, train_detector
 from mmdet_lite.core.hook import TrainingPreempted
 from mmdet_lite.datasets.builder import build_dataset
 from mmdet_lite.datasets.utils import check_num_classes
@@ -140,7 +140,9 @@ def log_traceback_to_file(logger) -> None:
             handler.handle(record)
 
 
-def build_model_and_datasets(cfg):
+def build_model_and_datasets(cfg, validate: bool):
+    """The model, the workflow's datasets and the evaluation hook's dataset (None without
+    ``validate``): every annotation file is read and every image file checked here."""
     model = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'),
                            test_cfg=cfg.get('test_cfg'))
     datasets = [build_dataset(cfg.data.train)]
@@ -151,7 +153,7 @@ def build_model_and_datasets(cfg):
     if any(hook.get('type') == 'NumClassCheckHook' for hook in cfg.get('custom_hooks', [])):
         # The hook checks again before each epoch; failing here keeps the work_dir untouched.
         check_num_classes(model, datasets[0])
-    return model, datasets
+    return model, datasets, build_val_dataset(cfg) if validate else None
 
 
 def main(argv=None):
@@ -177,8 +179,8 @@ def main(argv=None):
     set_random_seed(seed, deterministic=args.deterministic)
     cfg.seed = seed
     # Built before the work_dir is touched: a config naming a missing component or data
-    # fails here and leaves an earlier run's files as they were.
-    model, datasets = build_model_and_datasets(cfg)
+    # (train or val) fails here and leaves an earlier run's files as they were.
+    model, datasets, val_dataset = build_model_and_datasets(cfg, validate=not args.no_validate)
     if cfg.get('resume_from'):
         check_fits_model(model, cfg.resume_from, checked['resume_from'])
     del checked
@@ -189,10 +191,11 @@ def main(argv=None):
             # The same search train_detector makes (and logs): here it refuses before any write.
             find_latest_checkpoint(cfg.work_dir, model=model,
                                    start_fresh=cfg.get('auto_resume_start_fresh', False))
-        run(args, cfg, model, datasets, distributed, device_note, lock.notes if lock else [])
+        run(args, cfg, model, datasets, val_dataset, distributed, device_note,
+            lock.notes if lock else [])
 
 
-def run(args, cfg, model, datasets, distributed, device_note, lock_notes):
+def run(args, cfg, model, datasets, val_dataset, distributed, device_note, lock_notes):
     mmcv.mkdir_or_exist(osp.abspath(cfg.work_dir))
     timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
     log_file = osp.join(cfg.work_dir, f'{timestamp}.log')
@@ -200,7 +203,7 @@ def run(args, cfg, model, datasets, distributed, device_note, lock_notes):
     for note in lock_notes:
         logger.warning(note)
     try:
-        train(args, cfg, model, datasets, distributed, device_note, timestamp, logger)
+        train(args, cfg, model, datasets, val_dataset, distributed, device_note, timestamp, logger)
     except TrainingPreempted:
         if distributed:
             torch.distributed.destroy_process_group()
@@ -216,7 +219,7 @@ def run(args, cfg, model, datasets, distributed, device_note, lock_notes):
         torch.distributed.destroy_process_group()  # NCCL warns at exit otherwise
 
 
-def train(args, cfg, model, datasets, distributed, device_note, timestamp, logger):
+def train(args, cfg, model, datasets, val_dataset, distributed, device_note, timestamp, logger):
     meta = dict()
     env_info = '\n'.join(f'{k}: {v}' for k, v in {**collect_env(), **process_env.describe()}.items())
     dash_line = '-' * 60 + '\n'
@@ -238,7 +241,8 @@ def train(args, cfg, model, datasets, distributed, device_note, timestamp, logge
                                           CLASSES=datasets[0].CLASSES)
     model.CLASSES = datasets[0].CLASSES
     train_detector(model, datasets, cfg, distributed=distributed,
-                   validate=not args.no_validate, timestamp=timestamp, meta=meta)
+                   validate=not args.no_validate, timestamp=timestamp, meta=meta,
+                   val_dataset=val_dataset)
 
 
 if __name__ == '__main__':

@@ -1,4 +1,5 @@
 """``train_detector``: MMDetection 2.x's training entry point."""
+import copy
 import warnings
 
 import torch
@@ -61,11 +62,17 @@ def _optimizer_hook_config(cfg, distributed: bool):
     return cfg.optimizer_config
 
 
-def _register_eval_hook(runner, cfg, distributed: bool) -> None:
+def build_val_dataset(cfg):
+    """The evaluation hook's dataset: ``cfg.data.val`` in test mode, its ``ImageToTensor``
+    replaced when it is batched (``samples_per_gpu`` > 1). ``cfg`` is not changed."""
+    val_cfg = copy.deepcopy(cfg.data.val)
+    if val_cfg.pop('samples_per_gpu', 1) > 1:
+        val_cfg.pipeline = replace_ImageToTensor(val_cfg.pipeline)
+    return build_dataset(val_cfg, dict(test_mode=True))
+
+
+def _register_eval_hook(runner, cfg, distributed: bool, val_dataset) -> None:
     val_samples_per_gpu = cfg.data.val.pop('samples_per_gpu', 1)
-    if val_samples_per_gpu > 1:
-        cfg.data.val.pipeline = replace_ImageToTensor(cfg.data.val.pipeline)
-    val_dataset = build_dataset(cfg.data.val, dict(test_mode=True))
     val_dataloader = build_dataloader(val_dataset, samples_per_gpu=val_samples_per_gpu,
                                       workers_per_gpu=cfg.data.workers_per_gpu,
                                       dist=distributed, shuffle=False,
@@ -80,8 +87,13 @@ def _register_eval_hook(runner, cfg, distributed: bool) -> None:
 
 
 def train_detector(model, dataset, cfg, distributed=False, validate=False, timestamp=None,
-                   meta=None):
-    """Build loaders, wrapper, optimizer, runner and hooks from ``cfg``, then run the workflow."""
+                   meta=None, val_dataset=None):
+    """Build loaders, wrapper, optimizer, runner and hooks from ``cfg``, then run the workflow.
+
+    ``val_dataset``: the evaluation hook's dataset (``build_val_dataset``), when the caller
+    built it already (tools/train.py does, before it writes to the work_dir); built here when
+    ``validate`` and None.
+    """
     logger = get_root_logger(log_level=cfg.log_level)
     detector = model  # before it is wrapped
     datasets = dataset if isinstance(dataset, (list, tuple)) else [dataset]
@@ -119,7 +131,8 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
     if distributed and isinstance(runner, EpochBasedRunner):
         runner.register_hook(DistSamplerSeedHook())
     if validate:
-        _register_eval_hook(runner, cfg, distributed)
+        _register_eval_hook(runner, cfg, distributed,
+                            build_val_dataset(cfg) if val_dataset is None else val_dataset)
     runner.register_custom_hooks(cfg.get('custom_hooks', None))
     # Last of all: it saves after the iteration's (or the epoch's) checkpoint and evaluation.
     runner.register_hook(PreemptionHook(**cfg.get('preemption', {})), priority='LOWEST')

@@ -24,6 +24,46 @@ COCO_METRIC_NAMES = {
 }
 
 
+# Why an annotation is not used for training, in the order checked (the first that applies counts).
+DROP_REASONS = ('unknown category_id', 'image_id not in images', 'not finite',
+                'width or height <= 0', 'width or height < 1', 'area <= 0', 'outside the image')
+# Examples of each kind of dropped or clipped annotation the build-time warning names.
+NUM_EXAMPLES = 3
+
+
+def box_drop_reasons(xywh: np.ndarray, area: np.ndarray, known_category: np.ndarray,
+                     img_wh: np.ndarray) -> np.ndarray:
+    """Why each COCO annotation is dropped: index into ``DROP_REASONS``, -1 where it is kept.
+
+    Args:
+        xywh: (N, 4) float64 COCO boxes ``[x, y, w, h]`` (NaN and inf allowed).
+        area: (N,) the annotations' ``area`` field.
+        known_category: (N,) bool, the ``category_id`` is one of the file's categories.
+        img_wh: (N, 2) width and height of each annotation's image, NaN where the image_id
+            is not among the file's images.
+
+    MMDetection 2.x drops the same boxes (w < 1, h < 1, area <= 0, no overlap with the image,
+    category not selected), silently; the reasons let the dataset say so.
+    """
+    x1, y1, w, h = xywh.T
+    with np.errstate(invalid='ignore'):
+        inter_w = np.minimum(x1 + w, img_wh[:, 0]) - np.maximum(x1, 0)
+        inter_h = np.minimum(y1 + h, img_wh[:, 1]) - np.maximum(y1, 0)
+        failed = [~known_category, np.isnan(img_wh[:, 0]), ~np.isfinite(xywh).all(axis=1),
+                  (w <= 0) | (h <= 0), (w < 1) | (h < 1), ~(area > 0),
+                  ~((inter_w > 0) & (inter_h > 0))]
+    reasons = np.full(len(xywh), -1, dtype=np.int64)
+    for code in reversed(range(len(DROP_REASONS))):  # the first reason that applies wins
+        reasons[failed[code]] = code
+    return reasons
+
+
+def reaches_beyond_image(xyxy: np.ndarray, img_wh: np.ndarray) -> np.ndarray:
+    """(N,) bool: the (N, 4) x1y1x2y2 box reaches outside its (N, 2) image width/height."""
+    return ((xyxy[:, :2] < 0).any(axis=1) | (xyxy[:, 2] > img_wh[:, 0])
+            | (xyxy[:, 3] > img_wh[:, 1]))
+
+
 def xyxy2xywh_array(bboxes: np.ndarray) -> np.ndarray:
     """(N, >=4) x1y1x2y2 -> (N, 4) COCO ``[x, y, w, h]`` (no +1)."""
     xywh = bboxes[:, :4].astype(np.float64).copy()
@@ -75,7 +115,54 @@ class CocoDataset(CustomDataset):
         ann_ids = [ann['id'] for ann in self.coco.dataset.get('annotations', [])]
         if len(set(ann_ids)) != len(ann_ids):
             raise ValueError(f"Annotation ids in '{ann_file}' are not unique!")
+        self._warn_about_unusable_boxes(ann_file)
         return data_infos
+
+    def _warn_about_unusable_boxes(self, ann_file: str) -> None:
+        """One warning for the whole file: how many annotations are dropped, for which reason,
+        and how many boxes are clipped to their image, with the first few by file name and id.
+        ``ignore`` annotations are left out (they are meant to be skipped)."""
+        anns = [ann for ann in self.coco.dataset.get('annotations', [])
+                if not ann.get('ignore', False)]
+        if not anns:
+            return
+        img_wh, known_category, xywh, area = self._annotation_arrays(anns)
+        reasons = box_drop_reasons(xywh, area, known_category, img_wh)
+        xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        clipped = (reasons < 0) & reaches_beyond_image(xyxy, img_wh)
+        if not (reasons >= 0).any() and not clipped.any():
+            return
+        lines = [f'{self.__class__.__name__} {ann_file}: {np.count_nonzero(reasons >= 0)} of '
+                 f'{len(anns)} annotations dropped, {np.count_nonzero(clipped)} boxes clipped '
+                 f'to their image']
+        kinds = [(reason, reasons == code) for code, reason in enumerate(DROP_REASONS)]
+        for kind, flagged in kinds + [('clipped to the image', clipped)]:
+            if flagged.any():
+                examples = ', '.join(self._describe_annotation(anns[i], kind)
+                                     for i in np.flatnonzero(flagged)[:NUM_EXAMPLES])
+                lines.append(f'  {kind}: {np.count_nonzero(flagged)}, e.g. {examples}')
+        warnings.warn('\n'.join(lines), UserWarning)
+
+    def _annotation_arrays(self, anns: List[dict]) -> Tuple[np.ndarray, ...]:
+        """(N, 2) image width/height (NaN: unknown image), (N,) known category, (N, 4) xywh,
+        (N,) area of the annotations ``anns``."""
+        img_wh = np.array([(self.coco.imgs[ann['image_id']]['width'],
+                            self.coco.imgs[ann['image_id']]['height'])
+                           if ann['image_id'] in self.coco.imgs else (np.nan, np.nan)
+                           for ann in anns], dtype=np.float64).reshape(-1, 2)
+        known_category = np.array([ann['category_id'] in self.coco.cats for ann in anns],
+                                  dtype=bool)
+        xywh = np.array([ann['bbox'] for ann in anns], dtype=np.float64).reshape(-1, 4)
+        area = np.array([ann.get('area', 1.0) for ann in anns], dtype=np.float64)
+        return img_wh, known_category, xywh, area
+
+    def _describe_annotation(self, ann: dict, reason: str) -> str:
+        image = self.coco.imgs.get(ann['image_id'])
+        where = image['file_name'] if image else f'image_id {ann["image_id"]}'
+        detail = (f'category_id {ann["category_id"]}' if reason == 'unknown category_id'
+                  else f'area {ann.get("area")}' if reason == 'area <= 0'
+                  else f'bbox {ann["bbox"]}')
+        return f'{where} annotation {ann["id"]} ({detail})'
 
     def get_ann_info(self, idx: int) -> Dict:
         """Parsed annotations of image ``idx`` (see ``_parse_ann_info``)."""
@@ -109,28 +196,25 @@ class CocoDataset(CustomDataset):
     def _parse_ann_info(self, img_info: Dict, ann_info: List[dict]) -> Dict:
         """COCO annotations of one image -> middle format.
 
-        Skipped: ``ignore`` annotations, boxes not overlapping the image, ``area <= 0``,
-        ``w < 1`` or ``h < 1``, and categories outside ``cat_ids``.
+        Skipped: ``ignore`` annotations, categories outside ``cat_ids`` and the boxes
+        ``box_drop_reasons`` gives a reason for (warned about once, at build). Boxes reaching
+        beyond the image are clipped to it.
 
         Returns:
             dict with ``bboxes`` (k, 4) float32 x1y1x2y2, ``labels`` (k,) int64,
             ``bboxes_ignore`` (j, 4) float32 (crowd), ``masks`` (k raw segmentations),
             ``seg_map`` (file name with jpg -> png).
         """
-        num_anns = len(ann_info)
-        xywh = np.array([ann['bbox'] for ann in ann_info], dtype=np.float64).reshape(num_anns, 4)
-        area = np.array([ann.get('area', 1.0) for ann in ann_info], dtype=np.float64)
+        img_wh, known_category, xywh, area = self._annotation_arrays(ann_info)
         cat_ids = np.array([ann['category_id'] for ann in ann_info], dtype=np.int64)
         ignore = np.array([bool(ann.get('ignore', False)) for ann in ann_info], dtype=bool)
         crowd = np.array([bool(ann.get('iscrowd', False)) for ann in ann_info], dtype=bool)
 
-        x1, y1, w, h = xywh.T
-        inter_w = np.maximum(0, np.minimum(x1 + w, img_info['width']) - np.maximum(x1, 0))
-        inter_h = np.maximum(0, np.minimum(y1 + h, img_info['height']) - np.maximum(y1, 0))
         known_cat_ids = np.array(self.cat_ids, dtype=np.int64)
-        keep = (~ignore & (inter_w * inter_h > 0) & (area > 0) & (w >= 1) & (h >= 1)
+        keep = (~ignore & (box_drop_reasons(xywh, area, known_category, img_wh) < 0)
                 & np.isin(cat_ids, known_cat_ids))
-        xyxy = np.stack([x1, y1, x1 + w, y1 + h], axis=1).astype(np.float32)
+        xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        xyxy = np.clip(xyxy, 0, np.tile(img_wh, 2)).astype(np.float32)
 
         is_gt = keep & ~crowd
         # label = position of the category id in cat_ids (the cat2label mapping)

@@ -6,6 +6,8 @@ Annotation middle format (one dict per image)::
      'ann': {'bboxes': (k, 4) float32 x1y1x2y2, 'labels': (k,) int64,
              'bboxes_ignore': (j, 4) float32 (optional), 'labels_ignore': (j,) (optional)}}
 """
+import multiprocessing
+import os
 import os.path as osp
 import warnings
 from collections import OrderedDict
@@ -16,8 +18,11 @@ import numpy as np
 from mmcv.utils import print_log
 from torch.utils.data import Dataset
 
+from .api_wrappers import load_json
 from .builder import DATASETS
-from .pipelines import Compose
+from mmdet_lite.utils import get_root_logger
+
+from .pipelines import Compose, CorruptImageError, LoadImageFromFile
 from .samplers import sample_rng
 
 
@@ -34,13 +39,21 @@ class CustomDataset(Dataset):
         img_prefix: image directory.
         test_mode: no filtering, no annotations given to the pipeline.
         filter_empty_gt: drop images without annotations when not in test mode.
+        skip_corrupt_images: in training, a corrupt (undecodable, truncated) image is replaced
+            by another of its aspect group, with a warning in the log that counts the skips,
+            instead of stopping the run with an error naming the file. The replacement is drawn
+            from the sample's seeded random stream, so it is the same with any number of loader
+            workers and on resume.
 
     Raises:
-        FileNotFoundError: ``ann_file`` or the ``img_prefix`` directory does not exist.
-        ValueError: no image is left after filtering.
+        FileNotFoundError: ``ann_file`` or the ``img_prefix`` directory does not exist, or
+            image files the pipeline reads are missing or empty (all listed at once).
+        ValueError: ``ann_file`` is not valid JSON, or no image is left after filtering.
     """
 
     CLASSES = None
+    # Image files a missing-or-empty error lists by name.
+    NUM_LISTED_FILES = 5
     # Metrics ``evaluate`` accepts (mmdet_lite addition: lets tools/test.py check --eval early).
     ALLOWED_METRICS = ('mAP', 'recall')
 
@@ -48,7 +61,8 @@ class CustomDataset(Dataset):
                  classes: Optional[Union[str, Sequence[str]]] = None,
                  data_root: Optional[str] = None, img_prefix: str = '',
                  seg_prefix: Optional[str] = None, proposal_file: Optional[str] = None,
-                 test_mode: bool = False, filter_empty_gt: bool = True) -> None:
+                 test_mode: bool = False, filter_empty_gt: bool = True,
+                 skip_corrupt_images: bool = False) -> None:
         self.ann_file = ann_file
         self.data_root = data_root
         self.img_prefix = img_prefix
@@ -56,6 +70,9 @@ class CustomDataset(Dataset):
         self.proposal_file = proposal_file
         self.test_mode = test_mode
         self.filter_empty_gt = filter_empty_gt
+        self.skip_corrupt_images = skip_corrupt_images
+        # Skips of all loader workers: a worker gets it when it starts (forked or spawned).
+        self._num_skipped = multiprocessing.Value('i', 0) if skip_corrupt_images else None
         self.CLASSES = self.get_classes(classes)
 
         if self.data_root is not None:
@@ -86,6 +103,7 @@ class CustomDataset(Dataset):
         if not test_mode:
             self._set_group_flag()
         self.pipeline = Compose(pipeline)
+        self._check_image_files()
 
     def _check_paths(self) -> None:
         if not osp.isfile(self.ann_file):
@@ -100,11 +118,43 @@ class CustomDataset(Dataset):
             raise FileNotFoundError(
                 f'{self.__class__.__name__}: proposal_file {self.proposal_file!r} does not exist')
 
+    def _check_image_files(self) -> None:
+        """Every image the pipeline will read from disk exists and is not empty: ``os.stat``
+        only, no decoding, so that a bad file stops the run now, not when first reached (also
+        in test mode: a missing val image would fail the first evaluation).
+
+        Raises:
+            FileNotFoundError: names how many files are missing or empty, the first ones and
+                ``img_prefix``.
+        """
+        if not any(isinstance(transform, LoadImageFromFile)
+                   and transform.file_client_args.get('backend') == 'disk'
+                   for transform in self.pipeline.transforms):
+            return
+        bad = []
+        for info in self.data_infos:
+            path = (osp.join(self.img_prefix, info['filename']) if self.img_prefix is not None
+                    else info['filename'])
+            try:
+                if os.stat(path).st_size == 0:
+                    bad.append(f"{info['filename']} (0 bytes)")
+            except OSError:
+                bad.append(f"{info['filename']} (missing)")
+        if bad:
+            more = len(bad) - self.NUM_LISTED_FILES
+            raise FileNotFoundError(  # build_dataset adds the class name
+                f'{self.ann_file}: {len(bad)} of {len(self)} image files are missing or empty '
+                f'under img_prefix={self.img_prefix!r}: '
+                + ', '.join(bad[:self.NUM_LISTED_FILES])
+                + (f' and {more} more' if more > 0 else ''))
+
     def __len__(self) -> int:
         return len(self.data_infos)
 
     def load_annotations(self, ann_file: str) -> List[dict]:
-        """Load the middle-format list of image dicts from ``ann_file``."""
+        """Load the middle-format list of image dicts from ``ann_file`` (json, pickle or yaml)."""
+        if ann_file.endswith('.json'):
+            return load_json(ann_file)  # a syntax error is named with its line and column
         return mmcv.load(ann_file)
 
     def load_proposals(self, proposal_file: str) -> list:
@@ -141,21 +191,43 @@ class CustomDataset(Dataset):
         heights = np.array([info['height'] for info in self.data_infos], dtype=np.float64)
         self.flag = (widths / heights > 1).astype(np.uint8)
 
-    def _rand_another(self, idx: int) -> int:
-        """A random index from the aspect group of ``idx`` (numpy's global RNG)."""
-        pool = np.where(self.flag == self.flag[idx])[0]
+    def _rand_another(self, idx: int, exclude: Sequence[int] = ()) -> int:
+        """A random index from the aspect group of ``idx`` but not in ``exclude`` (numpy's
+        global RNG, which ``sample_rng`` seeds per sample)."""
+        pool = np.setdiff1d(np.where(self.flag == self.flag[idx])[0], exclude)
         return int(np.random.choice(pool))
 
     def __getitem__(self, idx: int) -> Dict:
         if self.test_mode:
             return self.prepare_test_img(idx)
         with sample_rng(idx):  # a SeededIndex from a training sampler fixes this sample's augmentations
+            corrupt = set()
             while True:
-                data = self.prepare_train_img(idx)
+                try:
+                    data = self.prepare_train_img(idx)
+                except CorruptImageError as error:
+                    if not self.skip_corrupt_images:
+                        raise
+                    corrupt.add(int(idx))
+                    self._log_skipped(error, len(corrupt), idx)
+                    data = None
                 if data is None:
-                    idx = self._rand_another(idx)
+                    idx = self._rand_another(idx, exclude=sorted(corrupt))
                     continue
                 return data
+
+    def _log_skipped(self, error: CorruptImageError, num_corrupt: int, idx: int) -> None:
+        """Count a skipped corrupt image and log it; refuse when its whole aspect group is."""
+        group_size = np.count_nonzero(self.flag == self.flag[idx])
+        if num_corrupt == group_size:
+            raise CorruptImageError(f'{error}; all {group_size} images of its aspect group are '
+                                    f'corrupt, none left to train on instead') from None
+        with self._num_skipped.get_lock():
+            self._num_skipped.value += 1
+            num_skipped = self._num_skipped.value
+        get_root_logger().warning(
+            f'{self.__class__.__name__}: skipped a corrupt image (skip_corrupt_images=True): '
+            f'{error}; {num_skipped} skipped in this run so far')
 
     def prepare_train_img(self, idx: int) -> Optional[Dict]:
         """Run the pipeline on image ``idx`` with its annotations."""

@@ -2,6 +2,7 @@
 import importlib
 import os
 import os.path as osp
+import re
 import sys
 import warnings
 
@@ -64,6 +65,29 @@ def load_config(path: str, cfg_options=None) -> Config:
     return cfg
 
 
+# How torch re-raises a loader worker's exception in the main process: the worker's whole
+# traceback becomes the message.
+_WORKER_ERROR = re.compile(r'Caught (\w+) (in DataLoader worker process \d+)\.\nOriginal Traceback')
+
+
+def error_message(error: BaseException) -> str:
+    """``error``'s message for one console line; for a loader worker's error re-raised by torch,
+    the worker's own message (its traceback stays in the .log file), and where it came from."""
+    message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    match = _WORKER_ERROR.match(message)
+    if match is None:
+        return message
+    lines = message.rstrip('\n').splitlines()
+    # the worker's message starts on the traceback's last line naming its type (maybe qualified)
+    header = re.compile(rf'^(?:[\w.]+\.)?{match.group(1)}(?:: (.*))?$')
+    for start in reversed(range(len(lines))):
+        found = header.match(lines[start])
+        if found:
+            text = '\n'.join([found.group(1) or ''] + lines[start + 1:])
+            return f'{text} ({match.group(2)})'
+    return message
+
+
 def run_cli(main, prog: str, argv=None) -> int:
     """Run ``main(argv)``; an error becomes one message on stderr and exit status 1."""
     try:
@@ -77,8 +101,7 @@ def run_cli(main, prog: str, argv=None) -> int:
             return error.exit_code
         if os.environ.get('MMDET_LITE_TRACEBACK'):
             raise
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f'{prog}: error: {type(error).__name__}: {message}', file=sys.stderr)
+        print(f'{prog}: error: {type(error).__name__}: {error_message(error)}', file=sys.stderr)
         print('(set MMDET_LITE_TRACEBACK=1 for the full traceback; a training run also keeps it '
               'in its .log file)', file=sys.stderr)
         return 1

@@ -9,6 +9,8 @@ from mmcv import Config
 
 from mmdet_lite.datasets import CocoDataset, build_dataset
 from mmdet_lite.datasets.builder import PIPELINES
+from mmdet_lite.datasets.pipelines import CorruptImageError
+from mmdet_lite.datasets.samplers import SeededIndex
 from tests.conftest import REPO_ROOT
 
 from .helpers import standard_sample, write_coco
@@ -178,6 +180,50 @@ def test_duplicate_annotation_ids_are_refused(tmp_path):
         CocoDataset(str(ann), [], img_prefix=str(tmp_path / 'imgs'))
 
 
+def test_ann_file_that_is_not_json_names_file_line_and_column(tmp_path, coco_files):
+    broken = tmp_path / 'broken.json'
+    broken.write_text('{"images": [\n  {"id": 1,,}]}')
+    cfg = dict(type='CocoDataset', ann_file=str(broken), img_prefix=coco_files[1], pipeline=[])
+    # through build_dataset: mmcv re-raises as type(error)(message), which JSONDecodeError fails
+    with pytest.raises(ValueError) as error:
+        build_dataset(cfg)
+    assert str(error.value) == (f'CocoDataset: {broken} is not valid JSON: Expecting property '
+                                'name enclosed in double quotes at line 2, column 12')
+
+
+def test_truncated_ann_file_is_named(tmp_path, coco_files):
+    cut = tmp_path / 'cut.json'
+    cut.write_text('{"images": [')
+    with pytest.raises(ValueError, match=f'^{cut} is not valid JSON: Expecting value at line 1, '
+                                         'column 13$'):
+        CocoDataset(str(cut), [], img_prefix=coco_files[1])
+
+
+@pytest.mark.parametrize('content, message', [
+    ([], " is not a COCO annotation file: expected a JSON object with 'images', 'annotations' and "
+         "'categories', got a list"),
+    (dict(annotations=[]), " is not a COCO annotation file: it has no 'images' list "
+                           "(top-level keys: ['annotations'])"),
+    (dict(images={}, categories=[]), ": 'images' must be a list, got a dict"),
+    (dict(images=[dict(id=1, file_name='a.jpg', width=80, height=64)], categories=[],
+          annotations=[dict(id=1, image_id=1, category_id=1, bbox=[1, 1, 5, 5]),
+                       dict(id=9, image_id=1, bbox=[1, 1, 5, 5])]),
+     ": annotations[1] has no 'category_id': {'id': 9, 'image_id': 1, 'bbox': [1, 1, 5, 5]}"),
+    (dict(images=[dict(id=1, file_name='a.jpg', width=80, height=64)], categories=[],
+          annotations=[dict(id=4, image_id=1, category_id=1, bbox=[1, 1, 5])]),
+     ": annotations[0] (id 4): 'bbox' must be a list of 4 numbers [x, y, width, height], "
+     'got [1, 1, 5]'),
+    (dict(images=[dict(id=7, file_name='a.jpg', width='80', height=64)], categories=[]),
+     ": images[0] (id 7): 'width' and 'height' must be numbers, got '80' and 64"),
+])
+def test_json_that_is_not_coco_shaped_names_the_entry(tmp_path, coco_files, content, message):
+    ann = tmp_path / 'odd.json'
+    ann.write_text(json.dumps(content))
+    with pytest.raises(ValueError) as error:
+        CocoDataset(str(ann), [], img_prefix=coco_files[1])
+    assert str(error.value) == f'{ann}{message}'
+
+
 def test_truncated_image_error_names_the_file(coco_files):
     ann_file, img_prefix = coco_files
     path = Path(img_prefix) / '000000000001.jpg'
@@ -281,3 +327,147 @@ def test_format_results_refuses_a_misspelt_option(coco_files):
     dataset = make_dataset(coco_files, test_mode=True)
     with pytest.raises(TypeError, match="unexpected keyword argument 'jsonfile_prefx'"):
         dataset.format_results(perfect_results(dataset), jsonfile_prefx='out')
+
+
+def bad_boxes_sample():
+    """Four 160x128 images and 15 annotations, each case of the build-time box check once or
+    twice (counts in the test by hand)."""
+    images = [dict(id=i, file_name=name, width=160, height=128)
+              for i, name in enumerate(['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg'], start=1)]
+    nan, inf = float('nan'), float('inf')
+    boxes = [  # (id, image_id, category_id, bbox, area, extra)
+        (1, 1, 1, [10, 10, 20, 20], 400, {}),  # kept
+        (2, 1, 1, [nan, 10, 20, 20], 400, {}),  # not finite
+        (3, 1, 18, [10, 10, inf, 20], 400, {}),  # not finite
+        (4, 2, 1, [10, 10, -5, 20], 100, {}),  # width <= 0
+        (5, 2, 1, [10, 10, 20, 0], 0, {}),  # height <= 0 (area 0 too: the first reason counts)
+        (6, 2, 12, [10, 10, 20, 20], 400, {}),  # COCO has no category 12
+        (7, 3, 1, [150, 100, 1e9, 1e9], 1e18, {}),  # clipped to [150, 100, 160, 128]
+        (8, 3, 90, [-10, -5, 30, 20], 600, {}),  # clipped to [0, 0, 20, 15]
+        (9, 3, 1, [200, 10, 20, 20], 400, {}),  # right of the image
+        (10, 3, 1, [10, 10, 0.5, 20], 10, {}),  # narrower than 1 px
+        (11, 4, 1, [10, 10, 20, 20], 0, {}),  # area 0
+        (12, 99, 1, [10, 10, 20, 20], 400, {}),  # no image 99
+        (13, 4, 1, [nan, nan, nan, nan], 0, {'ignore': 1}),  # meant to be skipped: not counted
+        (14, 4, 18, [100, 100, 100, 100], 10000, {'iscrowd': 1}),  # crowd, clipped
+        (15, 4, 18, [20, 20, 30, 30], 900, {}),  # kept
+    ]
+    annotations = [dict(dict(id=i, image_id=img, category_id=cat, bbox=bbox, area=area,
+                             iscrowd=0), **extra) for i, img, cat, bbox, area, extra in boxes]
+    return images, annotations
+
+
+def test_invalid_boxes_are_dropped_and_clipped_with_one_summary_warning(tmp_path):
+    images, annotations = bad_boxes_sample()
+    ann = write_coco(tmp_path, 'bad.json', 'imgs', images, annotations, COCO_CATEGORIES)
+    with pytest.warns(UserWarning) as record:
+        dataset = make_dataset((str(ann), str(tmp_path / 'imgs')))
+    summaries = [str(w.message) for w in record if 'annotations dropped' in str(w.message)]
+    assert summaries == [
+        f'CocoDataset {ann}: 9 of 14 annotations dropped, 3 boxes clipped to their image\n'
+        '  unknown category_id: 1, e.g. b.jpg annotation 6 (category_id 12)\n'
+        '  image_id not in images: 1, e.g. image_id 99 annotation 12 (bbox [10, 10, 20, 20])\n'
+        '  not finite: 2, e.g. a.jpg annotation 2 (bbox [nan, 10, 20, 20]), '
+        'a.jpg annotation 3 (bbox [10, 10, inf, 20])\n'
+        '  width or height <= 0: 2, e.g. b.jpg annotation 4 (bbox [10, 10, -5, 20]), '
+        'b.jpg annotation 5 (bbox [10, 10, 20, 0])\n'
+        '  width or height < 1: 1, e.g. c.jpg annotation 10 (bbox [10, 10, 0.5, 20])\n'
+        '  area <= 0: 1, e.g. d.jpg annotation 11 (area 0)\n'
+        '  outside the image: 1, e.g. c.jpg annotation 9 (bbox [200, 10, 20, 20])\n'
+        '  clipped to the image: 3, e.g. c.jpg annotation 7 (bbox [150, 100, 1000000000.0, '
+        '1000000000.0]), c.jpg annotation 8 (bbox [-10, -5, 30, 20]), '
+        'd.jpg annotation 14 (bbox [100, 100, 100, 100])']
+    # MMDetection's filtering is unchanged: every image has an annotation of a known class
+    # (b.jpg's are all invalid: trained with zero boxes)
+    assert dataset.img_ids == [1, 2, 3, 4]
+    by_image = [dataset.get_ann_info(i) for i in range(4)]
+    np.testing.assert_array_equal(by_image[0]['bboxes'], [[10, 10, 30, 30]])
+    assert by_image[1]['bboxes'].shape == (0, 4)
+    np.testing.assert_array_equal(by_image[2]['bboxes'], [[150, 100, 160, 128], [0, 0, 20, 15]])
+    np.testing.assert_array_equal(by_image[2]['labels'], [PERSON, TOOTHBRUSH])
+    np.testing.assert_array_equal(by_image[3]['bboxes'], [[20, 20, 50, 50]])
+    np.testing.assert_array_equal(by_image[3]['bboxes_ignore'], [[100, 100, 160, 128]])
+
+
+def test_clean_annotations_give_no_box_warning(tmp_path, recwarn):
+    images, annotations = standard_sample()
+    annotations = [ann for ann in annotations if ann['area'] > 0]
+    ann = write_coco(tmp_path, 'clean.json', 'imgs', images, annotations, COCO_CATEGORIES)
+    make_dataset((str(ann), str(tmp_path / 'imgs')))
+    assert [str(w.message) for w in recwarn] == []
+
+
+@pytest.mark.parametrize('test_mode', [False, True])
+def test_missing_and_empty_image_files_are_all_listed_at_build(tmp_path, test_mode):
+    images = [dict(id=i, file_name=f'{i}.jpg', width=80, height=64) for i in range(8)]
+    annotations = [dict(id=i, image_id=i, category_id=1, bbox=[1, 1, 20, 20], area=400,
+                        iscrowd=0) for i in range(8)]
+    ann = write_coco(tmp_path, 'ann.json', 'imgs', images, annotations, COCO_CATEGORIES)
+    for i in (1, 4, 6):
+        (tmp_path / 'imgs' / f'{i}.jpg').unlink()
+    for i in (2, 5, 7):
+        (tmp_path / 'imgs' / f'{i}.jpg').write_bytes(b'')
+    with pytest.raises(FileNotFoundError) as error:
+        CocoDataset(str(ann), [dict(type='LoadImageFromFile')], img_prefix=str(tmp_path / 'imgs'),
+                    test_mode=test_mode)
+    assert str(error.value) == (
+        f"{ann}: 6 of 8 image files are missing or empty under "
+        f"img_prefix='{tmp_path / 'imgs'}': 1.jpg (missing), 2.jpg (0 bytes), 4.jpg (missing), "
+        '5.jpg (0 bytes), 6.jpg (missing) and 1 more')
+
+
+def test_image_files_are_not_checked_when_the_pipeline_reads_none(tmp_path):
+    images = [dict(id=1, file_name='gone.jpg', width=80, height=64)]
+    annotations = [dict(id=1, image_id=1, category_id=1, bbox=[1, 1, 20, 20], area=400,
+                        iscrowd=0)]
+    ann = write_coco(tmp_path, 'ann.json', 'imgs', images, annotations, COCO_CATEGORIES)
+    (tmp_path / 'imgs' / 'gone.jpg').unlink()
+    assert len(CocoDataset(str(ann), [], img_prefix=str(tmp_path / 'imgs'))) == 1
+
+
+def four_images_one_truncated(tmp_path):
+    images = [dict(id=i, file_name=f'{i}.jpg', width=80, height=64) for i in range(4)]
+    annotations = [dict(id=i, image_id=i, category_id=1, bbox=[1, 1, 20, 20], area=400,
+                        iscrowd=0) for i in range(4)]
+    ann = write_coco(tmp_path, 'ann.json', 'imgs', images, annotations, COCO_CATEGORIES)
+    path = tmp_path / 'imgs' / '1.jpg'
+    path.write_bytes(path.read_bytes()[:300])
+    return str(ann), str(tmp_path / 'imgs')
+
+
+def test_corrupt_image_stops_training_by_default(tmp_path):
+    ann, img_prefix = four_images_one_truncated(tmp_path)
+    dataset = CocoDataset(ann, [dict(type='LoadImageFromFile')], img_prefix=img_prefix)
+    with pytest.raises(CorruptImageError, match=f"^cannot decode image file "
+                                                f"'{img_prefix}/1.jpg' \\(300 bytes\\)"):
+        dataset[SeededIndex(1, seed=5)]
+
+
+def test_skip_corrupt_images_draws_the_replacement_from_the_sample_seed(tmp_path, caplog):
+    ann, img_prefix = four_images_one_truncated(tmp_path)
+    dataset = CocoDataset(ann, [dict(type='LoadImageFromFile')], img_prefix=img_prefix,
+                          skip_corrupt_images=True)
+    np.random.seed(0)
+    global_state = np.random.get_state()[1].copy()
+    with caplog.at_level(logging.WARNING, logger='mmdet'):
+        picked = [dataset[SeededIndex(1, seed=seed)]['ori_filename'] for seed in range(12)]
+        again = [dataset[SeededIndex(1, seed=seed)]['ori_filename'] for seed in range(12)]
+    assert picked == again  # the sample's seed decides, not the global random state
+    assert set(picked) == {'0.jpg', '2.jpg', '3.jpg'}
+    np.testing.assert_array_equal(np.random.get_state()[1], global_state)
+    skips = [r.getMessage() for r in caplog.records if 'skipped a corrupt image' in r.getMessage()]
+    assert len(skips) == 24
+    assert skips[0] == ("CocoDataset: skipped a corrupt image (skip_corrupt_images=True): cannot "
+                        f"decode image file '{img_prefix}/1.jpg' (300 bytes): unreadable or "
+                        'truncated image; 1 skipped in this run so far')
+    assert skips[-1].endswith('; 24 skipped in this run so far')
+
+
+def test_skip_corrupt_images_refuses_when_a_whole_aspect_group_is_corrupt(tmp_path):
+    ann, img_prefix = four_images_one_truncated(tmp_path)
+    for i in (0, 2, 3):
+        (Path(img_prefix) / f'{i}.jpg').write_bytes(b'not a jpeg')
+    dataset = CocoDataset(ann, [dict(type='LoadImageFromFile')], img_prefix=img_prefix,
+                          skip_corrupt_images=True)
+    with pytest.raises(CorruptImageError, match='all 4 images of its aspect group are corrupt'):
+        dataset[SeededIndex(1, seed=5)]

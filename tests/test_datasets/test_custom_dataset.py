@@ -121,3 +121,11 @@ def test_custom_dataset_evaluate_map_and_recall(tmp_path):
     assert recall['recall@10@0.5'] == pytest.approx(2 / 3)
     with pytest.raises(KeyError, match='allowed metrics are mAP, recall'):
         dataset.evaluate(perfect, metric='bbox')
+
+
+def test_middle_format_json_syntax_error_names_file_line_and_column(tmp_path):
+    ann = tmp_path / 'ann.json'
+    ann.write_text('[{"filename": "a.jpg", "width": 80}\n {"filename": "b.jpg"}]')
+    with pytest.raises(ValueError, match=f"^{ann} is not valid JSON: Expecting ',' delimiter at "
+                                         'line 2, column 2$'):
+        CustomDataset(str(ann), [], classes=('x',))

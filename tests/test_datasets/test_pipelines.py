@@ -7,9 +7,10 @@ import torch
 from mmcv.parallel import DataContainer
 
 from mmdet_lite.datasets.builder import PIPELINES
-from mmdet_lite.datasets.pipelines import (Collect, Compose, DefaultFormatBundle, ImageToTensor,
-                                           LoadAnnotations, LoadImageFromFile, MultiScaleFlipAug,
-                                           Normalize, Pad, RandomFlip, Resize)
+from mmdet_lite.datasets.pipelines import (Collect, Compose, CorruptImageError,
+                                           DefaultFormatBundle, ImageToTensor, LoadAnnotations,
+                                           LoadImageFromFile, MultiScaleFlipAug, Normalize, Pad,
+                                           RandomFlip, Resize)
 from mmdet_lite.datasets.pipelines.formating import DEFAULT_META_KEYS
 from mmdet_lite.datasets.utils import get_loading_pipeline, replace_ImageToTensor
 
@@ -245,13 +246,17 @@ def test_loading_errors_name_the_file(tmp_path):
     load = LoadImageFromFile()
     with pytest.raises(FileNotFoundError, match='missing.jpg'):
         load(dict(img_prefix=str(tmp_path), img_info=dict(filename='missing.jpg')))
+    (tmp_path / 'empty.jpg').write_bytes(b'')
+    with pytest.raises(CorruptImageError, match=f"^image file '{tmp_path / 'empty.jpg'}' is empty "
+                                                r'\(0 bytes\)$'):
+        load(dict(img_prefix=str(tmp_path), img_info=dict(filename='empty.jpg')))
     (tmp_path / 'junk.jpg').write_bytes(b'not an image at all')
-    with pytest.raises(ValueError, match='junk.jpg'):
+    with pytest.raises(CorruptImageError, match='junk.jpg'):
         load(dict(img_prefix=str(tmp_path), img_info=dict(filename='junk.jpg')))
     write_image(tmp_path / 'whole.jpg', 64, 80)
     data = (tmp_path / 'whole.jpg').read_bytes()
     (tmp_path / 'cut.jpg').write_bytes(data[:len(data) // 2])
-    with pytest.raises(ValueError, match='cut.jpg.*truncated'):
+    with pytest.raises(CorruptImageError, match='cut.jpg.*truncated'):
         load(dict(img_prefix=str(tmp_path), img_info=dict(filename='cut.jpg')))
     ok = load(dict(img_prefix=str(tmp_path), img_info=dict(filename='whole.jpg')))
     assert ok['img'].shape == (64, 80, 3) and ok['ori_filename'] == 'whole.jpg'

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from tests.conftest import REPO_ROOT, TINY_CONFIG
+from tests.test_datasets.helpers import write_coco
 
 CONFIGS = REPO_ROOT / 'tests' / 'data' / 'configs'
 
@@ -139,3 +140,124 @@ def test_num_classes_that_disagree_with_the_dataset(train_in_process, earlier_wo
     assert_one_screen_error(result, 'The `num_classes` (5) in TinyTestDetector',
                             'does not matches the length of `CLASSES` 3) in TinyTestDataset')
     assert_untouched(work_dir, files)
+
+
+# Bad data: a COCO-format sample under tmp_path (train: 4 images, val: 2), trained by tiny_coco.py.
+TINY_COCO_CONFIG = CONFIGS / 'tiny_coco.py'
+
+
+@pytest.fixture
+def coco_root(tmp_path):
+    root = tmp_path / 'data'
+    for split, num_images in (('train', 4), ('val', 2)):
+        images = [dict(id=i, file_name=f'{i}.jpg', width=80, height=64) for i in range(num_images)]
+        annotations = [dict(id=i, image_id=i, category_id=1, bbox=[10, 8, 20, 30], area=600,
+                            iscrowd=0) for i in range(num_images)]
+        write_coco(root, f'{split}.json', split, images, annotations)
+    return root
+
+
+def data_root_options(root):
+    return ['--cfg-options', f'data.train.data_root={root}/', f'data.val.data_root={root}/']
+
+
+@pytest.fixture
+def earlier_coco_work_dir(tmp_path):
+    """A work_dir holding an earlier tiny_coco.py run's files, and their bytes."""
+    work_dir = tmp_path / 'work'
+    work_dir.mkdir()
+    for name, data in {'tiny_coco.py': b'earlier dump\n', 'epoch_1.pth': b'earlier weights',
+                       'latest.pth': b'earlier weights', '20200101_000000.log': b'earlier log\n',
+                       '20200101_000000.log.json': b'{"mode": "train"}\n'}.items():
+        (work_dir / name).write_bytes(data)
+    return work_dir, snapshot(work_dir)
+
+
+def snapshot(directory):
+    """Every file under ``directory`` (relative path -> bytes)."""
+    return {str(path.relative_to(directory)): path.read_bytes()
+            for path in sorted(directory.rglob('*')) if path.is_file()}
+
+
+def test_train_ann_file_that_is_not_json_is_named_with_line_and_column(
+        train_in_process, coco_root, earlier_coco_work_dir):
+    work_dir, before = earlier_coco_work_dir
+    (coco_root / 'train.json').write_text('{"images": [\n  {"id": 1,,}]}')
+    result = train_in_process(TINY_COCO_CONFIG, '--work-dir', work_dir,
+                              *data_root_options(coco_root))
+    assert_one_screen_error(result, f'train.py: error: ValueError: CocoDataset: {coco_root}/'
+                            'train.json is not valid JSON: Expecting property name enclosed in '
+                            'double quotes at line 2, column 12\n')
+    assert snapshot(work_dir) == before
+
+
+def test_missing_val_ann_file_fails_before_the_work_dir_is_written(
+        train_in_process, coco_root, earlier_coco_work_dir):
+    """The evaluation hook's dataset is built with the train datasets, before the config dump
+    that would overwrite the earlier run's."""
+    work_dir, before = earlier_coco_work_dir
+    (coco_root / 'val.json').unlink()
+    result = train_in_process(TINY_COCO_CONFIG, '--work-dir', work_dir,
+                              *data_root_options(coco_root))
+    assert_one_screen_error(result, f"ann_file '{coco_root}/val.json' does not exist")
+    assert snapshot(work_dir) == before
+
+
+def test_missing_and_empty_val_images_are_listed_before_the_work_dir_is_written(
+        train_in_process, coco_root, earlier_coco_work_dir):
+    work_dir, before = earlier_coco_work_dir
+    (coco_root / 'val' / '0.jpg').write_bytes(b'')
+    (coco_root / 'val' / '1.jpg').unlink()
+    result = train_in_process(TINY_COCO_CONFIG, '--work-dir', work_dir,
+                              *data_root_options(coco_root))
+    assert_one_screen_error(result, f"train.py: error: FileNotFoundError: CocoDataset: "
+                            f"{coco_root}/val.json: 2 of 2 image files are missing or empty under "
+                            f"img_prefix='{coco_root}/val/': 0.jpg (0 bytes), 1.jpg (missing)\n")
+    assert snapshot(work_dir) == before
+
+
+def test_no_validate_does_not_build_the_val_dataset(train_in_process, coco_root, tmp_path):
+    (coco_root / 'val.json').unlink()
+    (coco_root / 'train' / '3.jpg').unlink()  # stops the run at the train dataset's check
+    result = train_in_process(TINY_COCO_CONFIG, '--work-dir', tmp_path / 'work', '--no-validate',
+                              *data_root_options(coco_root))
+    assert_one_screen_error(result, '1 of 4 image files are missing or empty', '3.jpg (missing)')
+    assert 'val.json' not in result.stderr
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def test_corrupt_image_met_in_training_stops_with_one_line_naming_it(run_train, coco_root,
+                                                                      tmp_path):
+    """A subprocess: a real run, whose loader worker meets the truncated file."""
+    truncate(coco_root / 'train' / '2.jpg')
+    work_dir = tmp_path / 'work'
+    result = run_train(TINY_COCO_CONFIG, '--work-dir', work_dir, '--no-validate', '--seed', '0',
+                       *data_root_options(coco_root))
+    assert result.returncode == 1
+    assert 'Traceback' not in result.stderr
+    assert (f"train.py: error: CorruptImageError: cannot decode image file '{coco_root}/train/"
+            "2.jpg' (300 bytes): unreadable or truncated image (in DataLoader worker process 0)\n"
+            ) in result.stderr
+    [log] = work_dir.glob('*.log')
+    assert 'Original Traceback (most recent call last)' in log.read_text()  # kept for a report
+
+
+def test_skip_corrupt_images_trains_on_and_counts_skips_in_the_log(run_train, coco_root,
+                                                                    tmp_path):
+    truncate(coco_root / 'train' / '2.jpg')
+    work_dir = tmp_path / 'work'
+    result = run_train(TINY_COCO_CONFIG, '--work-dir', work_dir, '--no-validate', '--seed', '0',
+                       *data_root_options(coco_root), 'data.train.skip_corrupt_images=True')
+    assert result.returncode == 0, result.stderr
+    [log] = work_dir.glob('*.log')
+    skips = [line for line in log.read_text().splitlines() if 'skipped a corrupt image' in line]
+    # one epoch of 4 images in batches of 2: each index is drawn once, 2.jpg skipped once
+    assert len(skips) == 1
+    assert skips[0].endswith(
+        "CocoDataset: skipped a corrupt image (skip_corrupt_images=True): cannot decode image "
+        f"file '{coco_root}/train/2.jpg' (300 bytes): unreadable or truncated image; 1 skipped "
+        'in this run so far')
+    assert (work_dir / 'epoch_1.pth').is_file()

@@ -8,6 +8,10 @@ import numpy as np
 from ..builder import PIPELINES
 
 
+class CorruptImageError(ValueError):
+    """An image file that exists but cannot be decoded (empty, truncated, not an image)."""
+
+
 @PIPELINES.register_module()
 class LoadImageFromFile:
     """Load an image from ``results['img_prefix']/results['img_info']['filename']``.
@@ -17,7 +21,8 @@ class LoadImageFromFile:
 
     Raises:
         FileNotFoundError: the file does not exist (message names it).
-        ValueError: the bytes cannot be decoded, e.g. a truncated JPEG (message names the file).
+        CorruptImageError: the bytes cannot be decoded, e.g. an empty file or a truncated JPEG
+            (message names the file).
     """
 
     def __init__(self, to_float32: bool = False, color_type: str = 'color',
@@ -38,10 +43,12 @@ class LoadImageFromFile:
         if self.file_client_args.get('backend') == 'disk' and not osp.isfile(filename):
             raise FileNotFoundError(f'image file {filename!r} does not exist')
         img_bytes = self.file_client.get(filename)
+        if len(img_bytes) == 0:  # OpenCV's own error would not name the file
+            raise CorruptImageError(f'image file {filename!r} is empty (0 bytes)')
         img = mmcv.imfrombytes(img_bytes, flag=self.color_type)
         if img is None:  # OpenCV returns None for undecodable and truncated files
-            raise ValueError(f'cannot decode image file {filename!r} ({len(img_bytes)} bytes): '
-                             f'unreadable or truncated image')
+            raise CorruptImageError(f'cannot decode image file {filename!r} '
+                                    f'({len(img_bytes)} bytes): unreadable or truncated image')
         if self.to_float32:
             img = img.astype(np.float32)
         results['filename'] = filename
