@@ -11,7 +11,7 @@ import torch
 from mmcv.parallel import collate
 from mmcv.runner import get_dist_info
 from mmcv.utils import Registry, build_from_cfg
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, get_worker_info
 
 from .samplers import (DistributedGroupSampler, DistributedSampler, GroupSampler, SeededSampler,
                        InfiniteBatchSampler, InfiniteGroupBatchSampler)
@@ -51,7 +51,8 @@ def worker_init_fn(worker_id: int) -> None:
     augmentation stream differs between epochs and ranks and is reproduced exactly on
     resume (MMDetection 2.x reuses the same worker seeds every epoch).
     """
-    _leave_stop_signals_to_the_main_process()
+    if get_worker_info() is not None:  # not in a main process calling this by hand
+        _leave_stop_signals_to_the_main_process()
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)

@@ -1,4 +1,6 @@
 """GroupSampler / DistributedGroupSampler / DistributedSampler and build_dataloader."""
+import signal
+
 import numpy as np
 import pytest
 import torch
@@ -80,3 +82,22 @@ def test_build_dataloader_passes_loader_options_through():
     loader = build_dataloader(FlagDataset([0, 1] * 4), samples_per_gpu=2, workers_per_gpu=1,
                               dist=False, persistent_workers=True, pin_memory=True)
     assert loader.pin_memory and loader.persistent_workers and loader.num_workers == 1
+
+
+class SignalStateDataset(torch.utils.data.Dataset):
+    """Reports, from wherever it is loaded, whether SIGTERM is blocked and SIGUSR1 ignored."""
+
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, idx):
+        blocked = signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        return torch.tensor([blocked, signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN])
+
+
+def test_loader_workers_leave_stop_signals_to_the_main_process():
+    loader = torch.utils.data.DataLoader(SignalStateDataset(), num_workers=1,
+                                         worker_init_fn=worker_init_fn)
+    assert next(iter(loader)).tolist() == [[True, True]]  # a scheduler's SIGTERM cannot kill a worker
+    worker_init_fn(0)  # called by hand in the main process: its signals stay as they are
+    assert SignalStateDataset()[0].tolist() == [False, False]

@@ -73,6 +73,8 @@ class PreemptionHook(Hook):
             return
         for signum in self.signals:
             self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+        # a parent may have started this process with them blocked (the mask is inherited)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, self.signals)
 
     def after_run(self, runner) -> None:
         self._restore_handlers()
