@@ -49,6 +49,29 @@ def run_train():
 
 
 @pytest.fixture
+def run_trains_at_once(tmp_path_factory):
+    """``run_trains_at_once(args_1, args_2, ...)``: ``tools/train.py`` once per argument tuple, all
+    started together (independent runs: their start-ups overlap); a ``CompletedProcess`` each."""
+    def run(*arg_lists, timeout=300):
+        outputs = tmp_path_factory.mktemp('train_outputs')
+        started = []
+        for i, args in enumerate(arg_lists):
+            stdout, stderr = open(outputs / f'{i}.out', 'w+'), open(outputs / f'{i}.err', 'w+')
+            command = [sys.executable, str(REPO_ROOT / 'tools' / 'train.py'), *map(str, args)]
+            started.append((subprocess.Popen(command, cwd=REPO_ROOT, env=_env(), stdout=stdout,
+                                             stderr=stderr, text=True), stdout, stderr))
+        results = []
+        for proc, stdout, stderr in started:
+            proc.wait(timeout=timeout)
+            stdout.seek(0), stderr.seek(0)
+            results.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout.read(),
+                                                       stderr.read()))
+            stdout.close(), stderr.close()
+        return results
+    return run
+
+
+@pytest.fixture
 def run_dist_train():
     def run(config, num_procs, *args, port):
         return subprocess.run(['bash', str(REPO_ROOT / 'dist_train.sh'), str(config),

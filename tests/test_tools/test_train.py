@@ -103,12 +103,13 @@ LOADERS = [('data.workers_per_gpu=0',), ('data.workers_per_gpu=1', 'data.persist
 
 
 @pytest.mark.parametrize('loader', LOADERS, ids=['no_workers', 'persistent_worker'])
-def test_resume_continues_bit_exactly(run_train, tmp_path, loader):
+def test_resume_continues_bit_exactly(run_train, run_trains_at_once, tmp_path, loader):
     full, part = tmp_path / 'full', tmp_path / 'part'
     two_epochs = ('--cfg-options', 'runner.max_epochs=2', *loader)
     one_epoch = ('--cfg-options', *loader)
-    assert run_train(TINY_CONFIG, '--work-dir', full, *TRAIN_ARGS, *two_epochs).returncode == 0
-    assert run_train(TINY_CONFIG, '--work-dir', part, *TRAIN_ARGS, *one_epoch).returncode == 0
+    for result in run_trains_at_once((TINY_CONFIG, '--work-dir', full, *TRAIN_ARGS, *two_epochs),
+                                     (TINY_CONFIG, '--work-dir', part, *TRAIN_ARGS, *one_epoch)):
+        assert result.returncode == 0, result.stderr[-3000:]
     resumed = run_train(TINY_CONFIG, '--work-dir', part, *TRAIN_ARGS, *two_epochs,
                         '--resume-from', part / 'epoch_1.pth')
     assert resumed.returncode == 0, resumed.stderr
