@@ -46,23 +46,54 @@ def trained_iterations(log_text: str) -> set:
     return {(int(e), int(i)) for e, i in re.findall(r'Epoch \[(\d+)\]\[(\d+)/\d+\]', log_text)}
 
 
-def test_sigterm_at_any_moment_and_sigkill_then_auto_resume_reach_the_uninterrupted_weights(tmp_path):
-    """SIGTERM inside an iteration, a save and an evaluation, then SIGKILL inside a save, each run
-    followed by --auto-resume: the final weights are the uninterrupted run's, bit for bit."""
-    reference = start_train(PREEMPT_CONFIG, tmp_path / 'reference', log=tmp_path / 'reference.log',
-                            seed_args=SEEDED)
+@pytest.fixture(scope='module')
+def preempt_reference(tmp_path_factory):
+    """An uninterrupted run of the preemption config, started once for the module (about 10 s): the
+    work_dir lock test starts a second run beside it while it trains, the signal test compares with
+    it, and meanwhile it trains beside them."""
+    work_dir = tmp_path_factory.mktemp('preempt_reference')
+    log = work_dir.parent / f'{work_dir.name}.log'
+    proc = start_train(PREEMPT_CONFIG, work_dir, log=log, seed_args=SEEDED)
+    yield proc, work_dir, log
+    proc.kill()
+    proc.wait()
+
+
+def test_a_second_run_on_a_work_dir_in_use_is_refused_and_the_first_is_unharmed(run_train,
+                                                                                 preempt_reference):
+    """(The first run's own result, exit 0 and the uninterrupted weights, is checked by the signal
+    test below, which compares with it.)"""
+    first, work_dir, log = preempt_reference
+    assert wait_until(first, lambda: 'Epoch [' in log.read_text()), log.read_text()[-3000:]
+    lock = (work_dir / '.train.lock').read_bytes()
+    second = run_train(PREEMPT_CONFIG, '--work-dir', work_dir, *ARGS)
+    assert second.returncode == 1
+    assert f'work_dir {work_dir} is in use by PID {first.pid} on host' in second.stderr
+    assert first.poll() is None, 'the first run must still be training'
+    assert (work_dir / '.train.lock').read_bytes() == lock
+    assert len([path for path in work_dir.iterdir() if path.suffix == '.log']) == 1  # the first's
+
+
+def test_sigterm_at_any_moment_and_sigkill_then_auto_resume_reach_the_uninterrupted_weights(
+        tmp_path, preempt_reference):
+    """Two epochs, interrupted four times, each run followed by --auto-resume: SIGTERM inside an
+    iteration (epoch 1), inside the evaluation that ends epoch 1, SIGKILL inside the save that ends
+    epoch 2, then SIGTERM inside that save again. The final weights are the uninterrupted run's."""
+    reference, reference_dir, reference_log = preempt_reference
     work_dir = tmp_path / 'run'
-    saving = lambda: any(work_dir.glob('.epoch_*.pth.*.tmp'))  # noqa: E731
+    left_over = set()  # a temporary file left by a killed save, until the next start removes it
+    saving = lambda: bool(set(work_dir.glob('.epoch_*.pth.*.tmp')) - left_over)  # noqa: E731
     moments = [
         ('SIGTERM', 'in an iteration', lambda log, out: 'Epoch [' in log.read_text()),
-        ('SIGTERM', 'in a save', lambda log, out: saving()),
         ('SIGTERM', 'in an evaluation', lambda log, out: '/4,' in out.read_text()),
         ('SIGKILL', 'in a save', lambda log, out: saving()),
+        ('SIGTERM', 'in a save', lambda log, out: saving()),
     ]
     rng = random.Random(0)
     logs = []
     for attempt, (signal_name, moment, reached) in enumerate(moments):
         log, out = tmp_path / f'attempt{attempt}.log', tmp_path / f'attempt{attempt}.out'
+        left_over = set(work_dir.glob('.*.tmp'))
         proc = start_train(PREEMPT_CONFIG, work_dir, '--auto-resume', log=log, out=out, seed_args=SEEDED)
         assert wait_until(proc, lambda: reached(log, out)), f'{moment}: {log.read_text()[-2000:]}'
         if moment == 'in an iteration':
@@ -75,37 +106,20 @@ def test_sigterm_at_any_moment_and_sigkill_then_auto_resume_reach_the_uninterrup
             assert 'SIGTERM received: training stopped' in logs[-1]
         if attempt > 0:
             assert 'auto-resume: resuming from' in logs[-1]
+    # the save killed in attempt 2 left a temporary file; the next start removed it
+    assert 'left by a save that did not finish' in logs[3]
     final = start_train(PREEMPT_CONFIG, work_dir, '--auto-resume', log=tmp_path / 'final.log',
                         seed_args=SEEDED)
     assert final.wait(timeout=120) == 0, (tmp_path / 'final.log').read_text()[-3000:]
     logs.append((tmp_path / 'final.log').read_text())
-    # the save killed last left a temporary file; the next start removed it
-    assert 'left by a save that did not finish' in logs[-1]
     assert not list(work_dir.glob('.*.tmp'))
     for attempt, (signal_name, moment, _) in enumerate(moments):
         if signal_name == 'SIGTERM':  # nothing lost: at most one iteration trained again
             repeated = trained_iterations(logs[attempt]) & trained_iterations(logs[attempt + 1])
             assert len(repeated) <= 1, (moment, repeated)
-    assert reference.wait(timeout=120) == 0, (tmp_path / 'reference.log').read_text()[-3000:]
-    assert_same_weights(read_state_dict(tmp_path / 'reference' / 'epoch_3.pth'),
-                        read_state_dict(work_dir / 'epoch_3.pth'))
-
-
-def test_a_second_run_on_a_work_dir_in_use_is_refused_and_the_first_is_unharmed(run_train, tmp_path):
-    first = start_train(PREEMPT_CONFIG, tmp_path, '--cfg-options', 'runner.max_epochs=2',
-                        log=tmp_path.parent / 'first.log', seed_args=SEEDED)
-    assert wait_until(first, lambda: 'Epoch [' in (tmp_path.parent / 'first.log').read_text())
-    files_before = {path.name for path in tmp_path.iterdir()}
-    assert '.train.lock' in files_before
-    second = run_train(PREEMPT_CONFIG, '--work-dir', tmp_path, *ARGS)
-    assert second.returncode == 1
-    assert f'work_dir {tmp_path} is in use by PID {first.pid} on host' in second.stderr
-    assert first.wait(timeout=120) == 0, (tmp_path.parent / 'first.log').read_text()[-3000:]
-    log_files = [path for path in tmp_path.iterdir() if path.suffix == '.log']
-    assert len(log_files) == 1  # the second run wrote no log of its own
-    assert files_before - {'.train.lock'} <= {path.name for path in tmp_path.iterdir()}
-    assert read_checkpoint(tmp_path / 'epoch_2.pth')['meta']['epoch'] == 2
-    assert not (tmp_path / '.train.lock').exists()
+    assert reference.wait(timeout=120) == 0, reference_log.read_text()[-3000:]
+    assert_same_weights(read_state_dict(reference_dir / 'epoch_2.pth'),
+                        read_state_dict(work_dir / 'epoch_2.pth'))
 
 
 def test_mid_epoch_checkpoints_are_named_by_iteration_and_resume_bit_exactly(tmp_path):
