@@ -6,7 +6,8 @@ is unsafe or slow. Each module here replaces one upstream behaviour, names it an
 - ``notices``: silences two import-time notices of mmcv and torch that say nothing about mmdet_lite.
 - ``config_tempfile``: drops a spurious warning mmcv's ``Config`` leaves when a config fails to parse.
 - ``scatter``: gives mmcv's CPU -> GPU scatter the per-GPU copy stream it expects (torch 2.x changed it).
-- ``epoch_based_runner``: mmcv's ``EpochBasedRunner`` without its 2 s sleep before every epoch.
+- ``runner_sleeps``: mmcv's runners without their sleeps (2 s per epoch, 1 s at the end).
+- ``epoch_based_runner``: mmcv's ``EpochBasedRunner`` with checkpoints taken inside an epoch.
 - ``checkpoint_loader``: every local checkpoint is read with ``torch.load(weights_only=True)``.
 - ``pretrained_init``: ``init_cfg=dict(type='Pretrained')`` reports its load in one line of counts.
 - ``file_backend``: mmcv's ``disk`` file backend writes atomically (no truncated checkpoints).
@@ -27,8 +28,8 @@ def install() -> None:
     from . import notices
     notices.install()  # before mmcv or torch is imported below
     from . import (checkpoint_loader, config_tempfile, epoch_based_runner, file_backend,
-                   pretrained_init, scatter)
-    for module in (config_tempfile, scatter, epoch_based_runner, checkpoint_loader, pretrained_init,
-                   file_backend):
+                   pretrained_init, runner_sleeps, scatter)
+    for module in (config_tempfile, scatter, runner_sleeps, epoch_based_runner, checkpoint_loader,
+                   pretrained_init, file_backend):
         module.install()
     _installed = True

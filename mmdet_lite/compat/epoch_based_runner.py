@@ -1,15 +1,12 @@
-"""mmcv's ``EpochBasedRunner`` without its pauses, with checkpoints taken inside an epoch.
+"""mmcv's ``EpochBasedRunner`` with checkpoints taken inside an epoch.
 
-- mmcv 1.x sleeps 2 s before every train and val epoch ("prevent possible deadlock during epoch
-  transition", a guard for DataLoader workers of old PyTorch releases). The sleep falls inside the
-  first iteration's ``data_time``; on the toy quick start it was 24 s of about 3 minutes.
-- mmcv's ``save_checkpoint`` always names the file after the next epoch and records
-  ``epoch + 1``. Called inside an epoch (``checkpoint_config.by_epoch=False``, or a preemption),
-  that wrote iteration 6 as ``epoch_1.pth`` with ``meta epoch=1, iter=5`` while the
-  ``CheckpointHook`` recorded ``iter_6.pth``, and a resume skipped the rest of the epoch. Here a
-  checkpoint taken after iteration ``i`` of an epoch is ``iter_<global iteration>.pth`` with
-  ``meta epoch`` = completed epochs, ``iter`` = completed iterations, ``inner_iter = i``; a run
-  resumed from it continues that epoch at iteration ``i + 1``.
+mmcv's ``save_checkpoint`` always names the file after the next epoch and records ``epoch + 1``.
+Called inside an epoch (``checkpoint_config.by_epoch=False``, or a preemption), that wrote iteration
+6 as ``epoch_1.pth`` with ``meta epoch=1, iter=5`` while the ``CheckpointHook`` recorded
+``iter_6.pth``, and a resume skipped the rest of the epoch. Here a checkpoint taken after iteration
+``i`` of an epoch is ``iter_<global iteration>.pth`` with ``meta epoch`` = completed epochs,
+``iter`` = completed iterations, ``inner_iter = i``; a run resumed from it continues that epoch at
+iteration ``i + 1``. (mmcv's pauses are removed by ``runner_sleeps``.)
 
 Registered under mmcv's name, so every ``runner = dict(type='EpochBasedRunner', ...)`` uses it.
 """
@@ -19,14 +16,13 @@ import shutil
 from typing import Optional
 
 import mmcv
-import torch
 from mmcv.runner import RUNNERS
 from mmcv.runner import EpochBasedRunner as MMCVEpochBasedRunner
 from mmcv.runner.checkpoint import save_checkpoint
 
 
 class EpochBasedRunner(MMCVEpochBasedRunner):
-    """mmcv's epoch loop, hook for hook, minus the sleeps; resumable inside an epoch."""
+    """mmcv's epoch loop, hook for hook; resumable inside an epoch."""
 
     _in_train_iter = False  # True from an iteration's step to the end of its hooks
     resume_inner_iter = 0  # the next train epoch starts at this iteration (set when resuming)
@@ -54,21 +50,6 @@ class EpochBasedRunner(MMCVEpochBasedRunner):
             self._iter += 1
         self.call_hook('after_train_epoch')
         self._epoch += 1
-
-    def val(self, data_loader, **kwargs) -> None:
-        self.model.eval()
-        self.mode = 'val'
-        self.data_loader = data_loader
-        self.call_hook('before_val_epoch')
-        with torch.no_grad():
-            for inner_iter, data_batch in enumerate(self.data_loader):
-                self.data_batch = data_batch
-                self._inner_iter = inner_iter
-                self.call_hook('before_val_iter')
-                self.run_iter(data_batch, train_mode=False)
-                self.call_hook('after_val_iter')
-                del self.data_batch
-        self.call_hook('after_val_epoch')
 
     def save_checkpoint(self, out_dir: str, filename_tmpl: Optional[str] = None,
                         save_optimizer: bool = True, meta: Optional[dict] = None,

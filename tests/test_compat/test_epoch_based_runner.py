@@ -1,7 +1,8 @@
-"""mmdet_lite's EpochBasedRunner: mmcv's epoch loop, hook for hook, without the 2 s sleep per epoch."""
+"""mmdet_lite's EpochBasedRunner: mmcv's epoch loop, hook for hook; neither sleeps (compat.runner_sleeps)."""
 import logging
 import time
 
+import mmcv.runner.epoch_based_runner
 import torch
 from mmcv.runner import Hook, build_runner
 from mmcv.runner import EpochBasedRunner as MMCVEpochBasedRunner
@@ -38,18 +39,18 @@ class _RecordHook(Hook):
         return super().__getattribute__(name)
 
 
-def _run_epochs(runner_class, tmp_path, monkeypatch):
+def _run_epochs(runner_class, tmp_path, monkeypatch, mmcv_time):
+    """2 train epochs, a val epoch and ``run``'s ending with mmcv's module using ``mmcv_time``."""
     sleeps = []
     monkeypatch.setattr(time, 'sleep', sleeps.append)
+    monkeypatch.setattr(mmcv.runner.epoch_based_runner, 'time', mmcv_time)
     model = _Linear()
     runner = runner_class(model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), work_dir=str(tmp_path),
                           logger=logging.getLogger('test_runner'), max_epochs=2)
     hook = _RecordHook()
     runner.register_hook(hook)
     loader = DataLoader(torch.arange(12.).view(6, 2), batch_size=2)
-    for _ in range(2):
-        runner.train(loader)
-    runner.val(loader)
+    runner.run([loader, loader], [('train', 2), ('val', 1)])
     return hook.calls, sleeps, model.fc.weight.detach().clone()
 
 
@@ -62,11 +63,14 @@ def test_config_type_epoch_based_runner_builds_mmdet_lite_runner(tmp_path):
 
 
 def test_same_hooks_counters_and_weights_as_mmcv_without_sleeping(tmp_path, monkeypatch):
+    installed = mmcv.runner.epoch_based_runner.time  # what compat gave mmcv's module
     torch.manual_seed(0)
-    mmcv_calls, mmcv_sleeps, mmcv_weight = _run_epochs(MMCVEpochBasedRunner, tmp_path / 'mmcv', monkeypatch)
+    mmcv_calls, mmcv_sleeps, mmcv_weight = _run_epochs(MMCVEpochBasedRunner, tmp_path / 'mmcv',
+                                                       monkeypatch, mmcv_time=time)
+    assert mmcv_sleeps == [2, 2, 2, 1]  # upstream: before each train epoch and the val epoch, at the end
     torch.manual_seed(0)
-    calls, sleeps, weight = _run_epochs(EpochBasedRunner, tmp_path / 'lite', monkeypatch)
-    assert mmcv_sleeps == [2, 2, 2]  # what mmcv pauses: before each of the 2 train epochs and the val epoch
+    calls, sleeps, weight = _run_epochs(EpochBasedRunner, tmp_path / 'lite', monkeypatch,
+                                        mmcv_time=installed)
     assert sleeps == []
     assert calls == mmcv_calls
     assert len(calls) == 2 * (2 + 3 * 2) + (2 + 3 * 2)

@@ -23,6 +23,9 @@ CHECKS = {
     'config_tempfile': 'getattr(sys.unraisablehook, "drops_mmcv_tempfile_cleanup", False)',
     'scatter': "mmcv.parallel._functions._get_stream.__module__ == 'mmdet_lite.compat.scatter' "
                'and mmcv.parallel._functions._get_stream(-1) is None',
+    'runner_sleeps': 'mmcv.runner.epoch_based_runner.time.sleep(2) is None and '
+                     'mmcv.runner.iter_based_runner.time.sleep(2) is None and '
+                     'mmcv.runner.epoch_based_runner.time is not __import__("time")',
     'epoch_based_runner': "mmcv.runner.RUNNERS.get('EpochBasedRunner').__module__ == "
                           "'mmdet_lite.compat.epoch_based_runner'",
     'checkpoint_loader': "mmcv.runner.CheckpointLoader._get_checkpoint_loader('/a/b.pth').__module__ == "
