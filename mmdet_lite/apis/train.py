@@ -72,7 +72,7 @@ def build_val_dataset(cfg):
 
 
 def _register_eval_hook(runner, cfg, distributed: bool, val_dataset) -> None:
-    val_samples_per_gpu = cfg.data.val.pop('samples_per_gpu', 1)
+    val_samples_per_gpu = cfg.data.val.get('samples_per_gpu', 1)  # as build_val_dataset read it
     val_dataloader = build_dataloader(val_dataset, samples_per_gpu=val_samples_per_gpu,
                                       workers_per_gpu=cfg.data.workers_per_gpu,
                                       dist=distributed, shuffle=False,

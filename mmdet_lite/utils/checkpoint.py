@@ -128,10 +128,8 @@ def load_state_dict_reporting(module: torch.nn.Module, state_dict: dict, source:
     module = module.module if is_module_wrapper(module) else module
     match = match_state_dict(module, state_dict)
     skipped = {key for key, _, _ in match.mismatched}
-    fitting = OrderedDict((key, value) for key, value in state_dict.items() if key not in skipped)
-    metadata = getattr(state_dict, '_metadata', None)
-    if metadata is not None:
-        fitting._metadata = metadata
+    fitting = _keep_metadata(OrderedDict((key, value) for key, value in state_dict.items()
+                                         if key not in skipped), state_dict)
     module.load_state_dict(fitting, strict=False)
     if get_dist_info()[0] == 0:
         print_log(f'{source}: {match.summary()}', logger=logger,
@@ -149,10 +147,15 @@ def _state_dict_of(checkpoint, filename: str, revise_keys=((r'^module\.', ''),))
         for pattern, replacement in revise_keys:
             key = re.sub(pattern, replacement, key)
         revised[key] = value
-    metadata = getattr(state_dict, '_metadata', None)
+    return _keep_metadata(revised, state_dict)
+
+
+def _keep_metadata(new: OrderedDict, source) -> OrderedDict:
+    """``new`` with ``source``'s ``_metadata`` (module versions that ``load_state_dict`` reads)."""
+    metadata = getattr(source, '_metadata', None)
     if metadata is not None:
-        revised._metadata = metadata
-    return revised
+        new._metadata = metadata
+    return new
 
 
 def load_checkpoint_matched(model, filename, map_location='cpu', logger=None,
