@@ -1,29 +1,37 @@
 """What tests share: running the tools (as processes or in this process), free ports, checkpoints."""
 import importlib.util
+import io
 import logging
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-import pytest
-import torch
-import torch.distributed as dist
-
-from mmdet_lite.utils.cli import run_cli
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TINY_CONFIG = REPO_ROOT / 'tests' / 'data' / 'configs' / 'tiny.py'
-# Set by launchers; a tool run by a test starts without them (and without MMDET_LITE_TRACEBACK).
-LAUNCHER_ENV = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT')
 # tools/process_env.py, which the tools import, is importable by tests as it is by the tools
 # (appended: tools/test.py must not shadow the standard library's test package).
 sys.path.append(str(REPO_ROOT / 'tools'))
+import process_env  # noqa: E402
+
+# Before torch is loaded, as the tools do: a tool run in this process then runs as in its own.
+process_env.apply()
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+from mmcv.utils import logging as mmcv_logging  # noqa: E402
+
+from mmdet_lite.utils.cli import run_cli  # noqa: E402
+
+TINY_CONFIG = REPO_ROOT / 'tests' / 'data' / 'configs' / 'tiny.py'
+# Set by launchers; a tool run by a test starts without them (and without MMDET_LITE_TRACEBACK).
+LAUNCHER_ENV = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT')
 
 
 def _env(extra=None):
@@ -95,11 +103,15 @@ def load_tool(script: str):
 def _process_state_kept():
     """Undo what a tool's ``main`` changes for the whole process: ``os.environ`` (it exports
     LOCAL_RANK), ``sys.path`` (custom_imports appends the cwd), the global random states (seeded
-    before the model is built) and the handlers of the ``mmdet`` logger."""
+    before the model is built), the ``mmdet`` logger (its handlers, and mmcv's note that it is set
+    up, without which the next run would get no log file) and the signal handlers (a run that
+    fails does not restore the preemption hook's)."""
     environ, path = dict(os.environ), list(sys.path)
     random_states = random.getstate(), np.random.get_state(), torch.get_rng_state()
     logger = logging.getLogger('mmdet')
     handlers = list(logger.handlers)
+    signal_handlers = {signum: signal.getsignal(signum)
+                       for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)}
     try:
         yield
     finally:
@@ -112,34 +124,43 @@ def _process_state_kept():
         for handler in [h for h in logger.handlers if h not in handlers]:
             logger.removeHandler(handler)
             handler.close()
+        mmcv_logging.logger_initialized.pop('mmdet', None)
+        for signum, handler in signal_handlers.items():
+            signal.signal(signum, handler)
+
+
+def run_in_process(script: str, *args, cwd=REPO_ROOT) -> subprocess.CompletedProcess:
+    """Run ``tools/<script>``'s ``main`` through ``run_cli`` as its command line does, in this process,
+    from the repository root and without launcher variables, like ``run_script`` but without starting
+    an interpreter (most of a tiny run's time). Returns a ``CompletedProcess`` with the exit status and
+    what was printed. Warnings go to pytest's record, not to the returned stderr: check them with
+    ``pytest.warns``."""
+    main = load_tool(script).main
+    argv = [str(arg) for arg in args]
+    out, err = io.StringIO(), io.StringIO()
+    with _process_state_kept(), pytest.MonkeyPatch.context() as patch, \
+            redirect_stdout(out), redirect_stderr(err):
+        patch.chdir(cwd)
+        patch.setenv('COLUMNS', '80')  # argparse wraps --help as for a pipe
+        for name in (*LAUNCHER_ENV, 'MMDET_LITE_TRACEBACK'):
+            patch.delenv(name, raising=False)
+        try:
+            status = run_cli(main, script, argv)
+        except SystemExit as exit_:  # argparse: 0 after --help, 2 for a usage error
+            status = exit_.code
+    return subprocess.CompletedProcess([script, *argv], status, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
-def run_tool_in_process(monkeypatch, capsys):
-    """``run_tool_in_process('train.py', *args)`` runs the tool's ``main`` through ``run_cli`` as its
-    command line does, in this process, from the repository root and without launcher variables, like
-    ``run_script``. Returns a ``CompletedProcess`` with the exit status and what was printed.
+def run_tool_in_process():
+    """``run_tool_in_process('train.py', *args)``: :func:`run_in_process` as a fixture."""
+    return run_in_process
 
-    For runs that stop before training (bad input, ``--help``) or that only test a model: a
-    training run seeds and configures the whole process, so it runs in a subprocess.
-    """
-    monkeypatch.chdir(REPO_ROOT)
-    monkeypatch.setenv('COLUMNS', '80')  # argparse wraps --help as for a pipe
-    for name in (*LAUNCHER_ENV, 'MMDET_LITE_TRACEBACK'):
-        monkeypatch.delenv(name, raising=False)
 
-    def run(script, *args):
-        main = load_tool(script).main
-        argv = [str(arg) for arg in args]
-        capsys.readouterr()
-        with _process_state_kept():
-            try:
-                status = run_cli(main, script, argv)
-            except SystemExit as exit_:  # argparse: 0 after --help, 2 for a usage error
-                status = exit_.code
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess([script, *argv], status, out, err)
-    return run
+@pytest.fixture
+def train_in_process():
+    """``train_in_process(*args)``: ``tools/train.py`` run by :func:`run_in_process`."""
+    return lambda *args: run_in_process('train.py', *args)
 
 
 def free_port() -> int:

@@ -10,11 +10,11 @@ TRAIN_ARGS = ('--no-validate', '--seed', '0', '--deterministic')
 TWO_EPOCHS = ('--cfg-options', 'runner.max_epochs=2')
 
 
-def test_amp_run_parts_from_the_fp32_run_and_resumes_bit_exactly(run_train, run_trains_at_once, tmp_path):
+def test_amp_run_parts_from_the_fp32_run_and_resumes_bit_exactly(train_in_process, tmp_path):
     full, part, fp32 = tmp_path / 'full', tmp_path / 'part', tmp_path / 'fp32'
-    results = run_trains_at_once((TINY_CONFIG, '--work-dir', full, *TRAIN_ARGS, '--amp', *TWO_EPOCHS),
-                                 (TINY_CONFIG, '--work-dir', part, *TRAIN_ARGS, '--amp'),
-                                 (TINY_CONFIG, '--work-dir', fp32, *TRAIN_ARGS))
+    results = (train_in_process(TINY_CONFIG, '--work-dir', full, *TRAIN_ARGS, '--amp', *TWO_EPOCHS),
+               train_in_process(TINY_CONFIG, '--work-dir', part, *TRAIN_ARGS, '--amp'),
+               train_in_process(TINY_CONFIG, '--work-dir', fp32, *TRAIN_ARGS))
     for result in results:
         assert result.returncode == 0, result.stderr[-3000:]
     assert 'AMP: autocast bfloat16 on cpu, no loss scaler' in results[0].stderr
@@ -24,23 +24,23 @@ def test_amp_run_parts_from_the_fp32_run_and_resumes_bit_exactly(run_train, run_
     for name in ('conv.weight', 'fc.weight'):
         assert not torch.equal(amp_weights[name], fp32_weights[name]), name
 
-    resumed = run_train(TINY_CONFIG, '--work-dir', part, *TRAIN_ARGS, '--amp', *TWO_EPOCHS,
-                        '--resume-from', part / 'epoch_1.pth')
+    resumed = train_in_process(TINY_CONFIG, '--work-dir', part, *TRAIN_ARGS, '--amp', *TWO_EPOCHS,
+                               '--resume-from', part / 'epoch_1.pth')
     assert resumed.returncode == 0, resumed.stderr
     assert_same_weights(read_state_dict(full / 'epoch_2.pth'), read_state_dict(part / 'epoch_2.pth'))
 
 
-def test_loss_scaler_state_is_saved_and_restored_on_resume(run_train, tmp_path):
+def test_loss_scaler_state_is_saved_and_restored_on_resume(train_in_process, tmp_path):
     fp16 = ('fp16.loss_scale=dynamic', 'fp16.dtype=float16')  # CPU float16: the CUDA scaler path
     amp_args = (*TRAIN_ARGS, '--amp')
-    result = run_train(TINY_CONFIG, '--work-dir', tmp_path, *amp_args, '--cfg-options', *fp16)
+    result = train_in_process(TINY_CONFIG, '--work-dir', tmp_path, *amp_args, '--cfg-options', *fp16)
     assert result.returncode == 0, result.stderr
     assert 'AMP: autocast float16 on cpu, loss scale 65536.0' in result.stderr
     scaler = read_checkpoint(tmp_path / 'epoch_1.pth')['meta']['fp16']['loss_scaler']
     assert scaler['scale'] == 65536.0 and scaler['_growth_tracker'] == 6  # 6 clean steps
 
-    resumed = run_train(TINY_CONFIG, '--work-dir', tmp_path, *amp_args, '--cfg-options', *fp16,
-                        'runner.max_epochs=2', '--resume-from', tmp_path / 'epoch_1.pth')
+    resumed = train_in_process(TINY_CONFIG, '--work-dir', tmp_path, *amp_args, '--cfg-options', *fp16,
+                               'runner.max_epochs=2', '--resume-from', tmp_path / 'epoch_1.pth')
     assert resumed.returncode == 0, resumed.stderr
     scaler = read_checkpoint(tmp_path / 'epoch_2.pth')['meta']['fp16']['loss_scaler']
     assert scaler['_growth_tracker'] == 12  # counted on from the restored state, not from 0

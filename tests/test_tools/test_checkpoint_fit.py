@@ -79,10 +79,10 @@ def test_start_fresh_if_refused_needs_auto_resume(run_tool_in_process, tmp_path)
     assert snapshot(work_dir) == before
 
 
-def test_start_fresh_if_refused_trains_from_scratch_and_logs_the_refusals(run_train, tmp_path):
+def test_start_fresh_if_refused_trains_from_scratch_and_logs_the_refusals(train_in_process, tmp_path):
     work_dir, _ = earlier_run(tmp_path)
-    result = run_train(TINY_CONFIG, '--work-dir', work_dir, *ARGS, '--auto-resume',
-                       '--start-fresh-if-refused')
+    result = train_in_process(TINY_CONFIG, '--work-dir', work_dir, *ARGS, '--auto-resume',
+                              '--start-fresh-if-refused')
     assert result.returncode == 0, result.stderr[-3000:]
     assert f'auto-resume skips {work_dir / "epoch_2.pth"}: checkpoint file' in result.stderr
     assert f'auto-resume skips {work_dir / "epoch_1.pth"}: checkpoint file' in result.stderr
@@ -90,11 +90,11 @@ def test_start_fresh_if_refused_trains_from_scratch_and_logs_the_refusals(run_tr
     assert torch.load(work_dir / 'epoch_1.pth', weights_only=True)['state_dict']['fc.bias'].shape == (7,)
 
 
-def test_load_from_another_config_logs_one_line_of_counts(run_train, tmp_path):
+def test_load_from_another_config_logs_one_line_of_counts(train_in_process, tmp_path):
     other = tmp_path / 'other.pth'
     save_checkpoint(other, num_classes=5)
-    result = run_train(TINY_CONFIG, '--work-dir', tmp_path / 'work', *ARGS, '--cfg-options',
-                       f'load_from={other}')
+    result = train_in_process(TINY_CONFIG, '--work-dir', tmp_path / 'work', *ARGS, '--cfg-options',
+                              f'load_from={other}')
     assert result.returncode == 0, result.stderr[-3000:]
     assert (f'checkpoint file {other}: loaded 6 of 8 tensors of TinyTestDetector, 0 missing, '
             f'0 unexpected, 2 shape-mismatched (shape-mismatched: {OTHER_CONFIG_SHAPES})') in result.stderr

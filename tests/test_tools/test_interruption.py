@@ -59,14 +59,18 @@ def preempt_reference(tmp_path_factory):
     proc.wait()
 
 
-def test_a_second_run_on_a_work_dir_in_use_is_refused_and_the_first_is_unharmed(run_train,
+def test_a_second_run_on_a_work_dir_in_use_is_refused_and_the_first_is_unharmed(train_in_process,
                                                                                  preempt_reference):
     """(The first run's own result, exit 0 and the uninterrupted weights, is checked by the signal
     test below, which compares with it.)"""
     first, work_dir, log = preempt_reference
     assert wait_until(first, lambda: 'Epoch [' in log.read_text()), log.read_text()[-3000:]
     lock = (work_dir / '.train.lock').read_bytes()
-    second = run_train(PREEMPT_CONFIG, '--work-dir', work_dir, *ARGS)
+    first.send_signal(signal.SIGSTOP)  # held in training however long the second takes
+    try:
+        second = train_in_process(PREEMPT_CONFIG, '--work-dir', work_dir, *ARGS)
+    finally:
+        first.send_signal(signal.SIGCONT)
     assert second.returncode == 1
     assert f'work_dir {work_dir} is in use by PID {first.pid} on host' in second.stderr
     assert first.poll() is None, 'the first run must still be training'
@@ -122,53 +126,51 @@ def test_sigterm_at_any_moment_and_sigkill_then_auto_resume_reach_the_uninterrup
                         read_state_dict(work_dir / 'epoch_2.pth'))
 
 
-def test_mid_epoch_checkpoints_are_named_by_iteration_and_resume_bit_exactly(tmp_path):
+def test_mid_epoch_checkpoints_are_named_by_iteration_and_resume_bit_exactly(train_in_process, tmp_path):
     """Checkpoints every 4 iterations of 2 epochs of 6: iteration 4 and 8 are inside an epoch."""
     every_4 = ('--cfg-options', 'runner.max_epochs=2', 'checkpoint_config.by_epoch=False',
                'checkpoint_config.interval=4')
-    full = start_train(TINY_CONFIG, tmp_path / 'full', *every_4, log=tmp_path / 'full.log')
-    assert full.wait(timeout=120) == 0, (tmp_path / 'full.log').read_text()[-3000:]
+    full = train_in_process(TINY_CONFIG, '--work-dir', tmp_path / 'full', *ARGS, *every_4)
+    assert full.returncode == 0, full.stderr[-3000:]
     metas = {name: read_checkpoint(tmp_path / 'full' / f'{name}.pth')['meta']
              for name in ('iter_4', 'iter_8', 'iter_12')}
     assert {name: (meta['epoch'], meta['iter'], meta['inner_iter']) for name, meta in metas.items()} == {
         'iter_4': (0, 4, 4), 'iter_8': (1, 8, 2), 'iter_12': (1, 12, 6)}
     assert (tmp_path / 'full' / 'last_checkpoint').read_text().strip() == 'iter_12.pth'
     assert not list((tmp_path / 'full').glob('epoch_*.pth'))
-    resumed = {name: start_train(TINY_CONFIG, tmp_path / name, *every_4, '--resume-from',
-                                 tmp_path / 'full' / f'{name}.pth', log=tmp_path / f'{name}.log')
-               for name in ('iter_4', 'iter_8')}
     expected = read_state_dict(tmp_path / 'full' / 'iter_12.pth')
-    for name, proc in resumed.items():
-        log = (tmp_path / f'{name}.log').read_text
-        assert proc.wait(timeout=120) == 0, log()[-3000:]
-        first_trained = min(trained_iterations(log()))
+    for name in ('iter_4', 'iter_8'):
+        resumed = train_in_process(TINY_CONFIG, '--work-dir', tmp_path / name, *ARGS, *every_4,
+                                   '--resume-from', tmp_path / 'full' / f'{name}.pth')
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        first_trained = min(trained_iterations(resumed.stderr))
         assert first_trained == {'iter_4': (1, 6), 'iter_8': (2, 4)}[name]  # logged every 2
         assert_same_weights(expected, read_state_dict(tmp_path / name / 'iter_12.pth'))
 
 
-def test_auto_resume_without_checkpoint_starts_fresh(run_train, tmp_path):
-    result = run_train(TINY_CONFIG, '--work-dir', tmp_path, *ARGS, '--auto-resume')
+def test_auto_resume_without_checkpoint_starts_fresh(train_in_process, tmp_path):
+    result = train_in_process(TINY_CONFIG, '--work-dir', tmp_path, *ARGS, '--auto-resume')
     assert result.returncode == 0, result.stderr
     assert f'auto-resume: no checkpoint in {tmp_path}, starting from scratch' in result.stderr
     assert (tmp_path / 'epoch_1.pth').is_file()
 
 
-def test_auto_resume_skips_a_corrupt_newest_checkpoint(run_train, tmp_path):
+def test_auto_resume_skips_a_corrupt_newest_checkpoint(train_in_process, tmp_path):
     two = ('--cfg-options', 'runner.max_epochs=2')
-    assert run_train(TINY_CONFIG, '--work-dir', tmp_path, *ARGS).returncode == 0
+    assert train_in_process(TINY_CONFIG, '--work-dir', tmp_path, *ARGS).returncode == 0
     (tmp_path / 'epoch_2.pth').write_bytes(b'truncated')
     (tmp_path / 'latest.pth').unlink()
     (tmp_path / 'last_checkpoint').unlink()
-    result = run_train(TINY_CONFIG, '--work-dir', tmp_path, *ARGS, *two, '--auto-resume')
+    result = train_in_process(TINY_CONFIG, '--work-dir', tmp_path, *ARGS, *two, '--auto-resume')
     assert result.returncode == 0, result.stderr
     assert 'auto-resume skips' in result.stderr and 'epoch_2.pth' in result.stderr
     assert f'resuming from {tmp_path / "epoch_1.pth"}' in result.stderr
 
 
-def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(run_train, tmp_path):
+def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(train_in_process, tmp_path):
     # Epoch 1 trains normally; from epoch 2 the LR is multiplied by 1e10.
-    result = run_train(TINY_CONFIG, '--work-dir', tmp_path, *ARGS, '--cfg-options',
-                       'runner.max_epochs=3', 'lr_config.step=[1]', 'lr_config.gamma=1e10')
+    result = train_in_process(TINY_CONFIG, '--work-dir', tmp_path, *ARGS, '--cfg-options',
+                              'runner.max_epochs=3', 'lr_config.step=[1]', 'lr_config.gamma=1e10')
     assert result.returncode == 1
     assert 'NonFiniteLossError: non-finite loss at epoch 2' in result.stderr
     assert f'the newest checkpoint is {tmp_path / "epoch_1.pth"}' in result.stderr
@@ -217,17 +219,17 @@ def test_sigterm_to_dist_train_stops_both_ranks_with_status_75_and_they_resume_b
 
 
 @pytest.mark.parametrize('workers', [0, 1])
-def test_iter_based_runner_resumes_mid_epoch_bit_exactly(run_train, run_trains_at_once, tmp_path, workers):
+def test_iter_based_runner_resumes_mid_epoch_bit_exactly(train_in_process, tmp_path, workers):
     """12 samples in batches of 2: iteration 4 is in the middle of the sampler's round. With a loader
     worker, the resumed run's worker starts fresh mid-round and must still augment as the full run's did."""
     config = CONFIGS / 'tiny_iter.py'
     full, part = tmp_path / 'full', tmp_path / 'part'
     loader = f'data.workers_per_gpu={workers}'
-    for result in run_trains_at_once(
-            (config, '--work-dir', full, *ARGS, '--cfg-options', loader),
-            (config, '--work-dir', part, *ARGS, '--cfg-options', 'runner.max_iters=4', loader)):
+    for result in (train_in_process(config, '--work-dir', full, *ARGS, '--cfg-options', loader),
+                   train_in_process(config, '--work-dir', part, *ARGS, '--cfg-options',
+                                    'runner.max_iters=4', loader)):
         assert result.returncode == 0, result.stderr[-3000:]
-    resumed = run_train(config, '--work-dir', part, *ARGS, '--auto-resume', '--cfg-options', loader)
+    resumed = train_in_process(config, '--work-dir', part, *ARGS, '--auto-resume', '--cfg-options', loader)
     assert resumed.returncode == 0, resumed.stderr
     assert 'resumed epoch 1, iter 4' in resumed.stderr
     assert 'Iter [4/10]' not in resumed.stderr and 'Iter [6/10]' in resumed.stderr

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mmdet_lite.datasets import build_dataset
-from tests.conftest import REPO_ROOT, _env, free_port, load_tool, run_script
+from tests.conftest import REPO_ROOT, _env, free_port, load_tool, run_in_process
 from tests.test_datasets.helpers import TEST_PIPELINE, write_coco
 
 NUM_IMAGES = 4
@@ -51,7 +51,7 @@ def printed_metrics(stdout):
 def test_reproduces_evaluate_on_the_checkpoint(setup):
     root, config, checkpoint, test_cfg = setup
     out = root / 'results.pkl'
-    result = run_script('test.py', config, checkpoint, '--out', out, '--eval', 'bbox')
+    result = run_in_process('test.py', config, checkpoint, '--out', out, '--eval', 'bbox')
     assert result.returncode == 0, result.stderr[-3000:]
     with open(out, 'rb') as f:
         results = pickle.load(f)
@@ -68,9 +68,9 @@ def test_reproduces_evaluate_on_the_checkpoint(setup):
 
 def test_batched_test_and_format_only(setup):
     root, config, checkpoint, _ = setup
-    result = run_script('test.py', config, checkpoint, '--format-only',
-                        '--cfg-options', 'data.test.samples_per_gpu=2',
-                        '--eval-options', f'jsonfile_prefix={root / "fmt"}')
+    result = run_in_process('test.py', config, checkpoint, '--format-only',
+                            '--cfg-options', 'data.test.samples_per_gpu=2',
+                            '--eval-options', f'jsonfile_prefix={root / "fmt"}')
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(json.loads((root / 'fmt.bbox.json').read_text())) == NUM_IMAGES
 
@@ -91,7 +91,7 @@ def test_dist_test_two_gloo_ranks_print_the_same_metrics(setup):
 
 
 @pytest.fixture
-def run_in_process(run_tool_in_process):
+def run_test_tool(run_tool_in_process):
     """tools/test.py in this process; returns (exit status, stderr)."""
     def run(*args):
         result = run_tool_in_process('test.py', *args)
@@ -99,32 +99,32 @@ def run_in_process(run_tool_in_process):
     return run
 
 
-def test_unknown_eval_metric_lists_the_allowed_ones(setup, run_in_process):
+def test_unknown_eval_metric_lists_the_allowed_ones(setup, run_test_tool):
     _, config, checkpoint, _ = setup
-    status, err = run_in_process(config, checkpoint, '--eval', 'mAP')
+    status, err = run_test_tool(config, checkpoint, '--eval', 'mAP')
     assert status == 1 and 'Traceback' not in err
     assert 'metric mAP is not supported by CocoDataset; allowed metrics are bbox, segm, ' \
            'proposal, proposal_fast' in err
 
 
 @pytest.mark.parametrize('which', ['config', 'checkpoint'])
-def test_missing_file_is_one_message_without_traceback(setup, run_in_process, tmp_path, which):
+def test_missing_file_is_one_message_without_traceback(setup, run_test_tool, tmp_path, which):
     _, config, checkpoint, _ = setup
     missing = tmp_path / f'missing_{which}'
     args = (missing, checkpoint) if which == 'config' else (config, missing)
-    status, err = run_in_process(*args, '--eval', 'bbox')
+    status, err = run_test_tool(*args, '--eval', 'bbox')
     assert status == 1
     assert f'{which} file {missing} does not exist' in err
     assert 'Traceback' not in err and len(err.splitlines()) <= 3
 
 
-def test_operation_and_output_checks(setup, run_in_process):
+def test_operation_and_output_checks(setup, run_test_tool):
     _, config, checkpoint, _ = setup
-    status, err = run_in_process(config, checkpoint)
+    status, err = run_test_tool(config, checkpoint)
     assert status == 2 and 'Please specify at least one operation' in err
-    status, err = run_in_process(config, checkpoint, '--out', 'x.json')
+    status, err = run_test_tool(config, checkpoint, '--out', 'x.json')
     assert status == 2 and 'must be a pkl file' in err
-    status, err = run_in_process(config, checkpoint, '--eval', 'bbox', '--format-only')
+    status, err = run_test_tool(config, checkpoint, '--eval', 'bbox', '--format-only')
     assert status == 2 and 'cannot be both specified' in err
 
 
@@ -136,10 +136,10 @@ def test_local_rank_spellings_are_accepted(setup, monkeypatch):
         assert args.local_rank == 1
 
 
-def test_checkpoint_with_pickled_callable_is_refused(setup, run_in_process, tmp_path):
+def test_checkpoint_with_pickled_callable_is_refused(setup, run_test_tool, tmp_path):
     _, config, _, _ = setup
     unsafe = tmp_path / 'unsafe.pth'
     torch.save({'state_dict': {}, 'meta': {'hook': print}}, unsafe)
-    status, err = run_in_process(config, unsafe, '--eval', 'bbox')
+    status, err = run_test_tool(config, unsafe, '--eval', 'bbox')
     assert status == 1 and 'Traceback' not in err
     assert 'unsafe.pth was refused' in err and 'weights_only=True' in err

@@ -7,7 +7,7 @@ and learns.
 """
 import json
 
-from tests.conftest import REPO_ROOT, run_script
+from tests.conftest import REPO_ROOT, run_in_process
 
 TOY_CONFIG = REPO_ROOT / 'configs/toy/faster_rcnn_r18_fpn_toy.py'
 NUM_TRAIN, NUM_VAL, BATCH = 16, 4, 2
@@ -30,17 +30,17 @@ def read_log(work_dir):
 
 def test_toy_config_trains_evaluates_and_checkpoints(tmp_path):
     data_root, work_dir = tmp_path / 'toy_coco', tmp_path / 'work'
-    made = run_script('misc/make_toy_coco.py', '--out', data_root, '--num-train', NUM_TRAIN,
-                      '--num-val', NUM_VAL, '--seed', '3')
+    made = run_in_process('misc/make_toy_coco.py', '--out', data_root, '--num-train', NUM_TRAIN,
+                          '--num-val', NUM_VAL, '--seed', '3')
     assert made.returncode == 0, made.stderr
 
     # One epoch of NUM_TRAIN / BATCH = 8 iterations, each logged; a short warm-up so that
     # the loss can fall within them.
-    result = run_script(
+    result = run_in_process(
         'train.py', TOY_CONFIG, '--work-dir', work_dir, '--seed', '0', '--deterministic',
         '--cfg-options', *data_options(data_root), f'data.samples_per_gpu={BATCH}',
         'data.workers_per_gpu=0', 'runner.max_epochs=1', 'lr_config.warmup_iters=2',
-        'log_config.interval=1', timeout=120)
+        'log_config.interval=1')
     assert result.returncode == 0, result.stderr
 
     assert (work_dir / 'epoch_1.pth').is_file() and (work_dir / 'latest.pth').exists()

@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmcv import Config
 
-from tests.conftest import TINY_CONFIG, assert_same_weights, read_checkpoint, read_state_dict, run_script
+from tests.conftest import TINY_CONFIG, assert_same_weights, read_checkpoint, read_state_dict, run_in_process
 
 TRAIN_ARGS = ('--no-validate', '--seed', '0', '--deterministic')
 
@@ -15,10 +15,10 @@ TRAIN_ARGS = ('--no-validate', '--seed', '0', '--deterministic')
 def one_epoch_run(tmp_path_factory):
     """One epoch with nested --cfg-options (list index, list value, tuple value)."""
     work_dir = tmp_path_factory.mktemp('one_epoch')
-    result = run_script('train.py', TINY_CONFIG, '--work-dir', work_dir, *TRAIN_ARGS,
-                        '--cfg-options', 'optimizer.lr=0.01', 'data.samples_per_gpu=1',
-                        'model.rpn_head.anchor_generator.ratios=[0.5,1.0]',
-                        'data.train.pipeline.2.img_scale=(320,240)', 'new_key=3')
+    result = run_in_process('train.py', TINY_CONFIG, '--work-dir', work_dir, *TRAIN_ARGS,
+                            '--cfg-options', 'optimizer.lr=0.01', 'data.samples_per_gpu=1',
+                            'model.rpn_head.anchor_generator.ratios=[0.5,1.0]',
+                            'data.train.pipeline.2.img_scale=(320,240)', 'new_key=3')
     assert result.returncode == 0, result.stderr
     return work_dir, result
 
@@ -47,11 +47,11 @@ def test_options_with_cfg_options_is_a_value_error(run_tool_in_process, tmp_path
     assert not (tmp_path / 'w').exists()
 
 
-def test_options_alone_warns_and_is_applied(run_train, tmp_path):
-    result = run_train(TINY_CONFIG, '--work-dir', tmp_path, *TRAIN_ARGS, '--options',
-                       'optimizer.momentum=0.5')
+def test_options_alone_warns_and_is_applied(train_in_process, tmp_path):
+    with pytest.warns(UserWarning, match='--options is deprecated in favor of --cfg-options'):
+        result = train_in_process(TINY_CONFIG, '--work-dir', tmp_path, *TRAIN_ARGS, '--options',
+                                  'optimizer.momentum=0.5')
     assert result.returncode == 0, result.stderr
-    assert '--options is deprecated in favor of --cfg-options' in result.stderr
     assert Config.fromfile(tmp_path / 'tiny.py').optimizer.momentum == 0.5
 
 
@@ -98,18 +98,18 @@ def test_cfg_options_reach_nested_keys_and_the_dump(one_epoch_run):
     assert dumped.gpu_ids == range(0, 1)
 
 
-def test_resume_continues_bit_exactly(run_train, run_trains_at_once, tmp_path):
+def test_resume_continues_bit_exactly(train_in_process, tmp_path):
     """With a loader worker that lives across epochs (not reseeded by torch at epoch starts). Resumes
     with in-process loading are checked by the AMP and the signal tests (tests/test_tools)."""
     loader = ('data.workers_per_gpu=1', 'data.persistent_workers=True')
     full, part = tmp_path / 'full', tmp_path / 'part'
     two_epochs = ('--cfg-options', 'runner.max_epochs=2', *loader)
     one_epoch = ('--cfg-options', *loader)
-    for result in run_trains_at_once((TINY_CONFIG, '--work-dir', full, *TRAIN_ARGS, *two_epochs),
-                                     (TINY_CONFIG, '--work-dir', part, *TRAIN_ARGS, *one_epoch)):
+    for result in (train_in_process(TINY_CONFIG, '--work-dir', full, *TRAIN_ARGS, *two_epochs),
+                   train_in_process(TINY_CONFIG, '--work-dir', part, *TRAIN_ARGS, *one_epoch)):
         assert result.returncode == 0, result.stderr[-3000:]
-    resumed = run_train(TINY_CONFIG, '--work-dir', part, *TRAIN_ARGS, *two_epochs,
-                        '--resume-from', part / 'epoch_1.pth')
+    resumed = train_in_process(TINY_CONFIG, '--work-dir', part, *TRAIN_ARGS, *two_epochs,
+                               '--resume-from', part / 'epoch_1.pth')
     assert resumed.returncode == 0, resumed.stderr
     assert 'resumed epoch 1, iter 6' in resumed.stderr
     assert 'Epoch [2][6/6]' in resumed.stderr and 'Epoch [1]' not in resumed.stderr

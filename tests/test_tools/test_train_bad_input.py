@@ -22,12 +22,6 @@ def earlier_work_dir(tmp_path):
     return work_dir, files
 
 
-@pytest.fixture
-def train_in_process(run_tool_in_process):
-    """tools/train.py in this process: each case here stops before training starts."""
-    return lambda *args: run_tool_in_process('train.py', *args)
-
-
 def assert_untouched(work_dir, files):
     names = {p.name for p in work_dir.iterdir() if not p.name.endswith('.log')}
     assert names == {n for n in files if not n.endswith('.log')}
@@ -229,13 +223,13 @@ def truncate(path):
     path.write_bytes(path.read_bytes()[:300])
 
 
-def test_corrupt_image_met_in_training_stops_with_one_line_naming_it(run_train, coco_root,
+def test_corrupt_image_met_in_training_stops_with_one_line_naming_it(train_in_process, coco_root,
                                                                       tmp_path):
-    """A subprocess: a real run, whose loader worker meets the truncated file."""
+    """A real run, whose loader worker meets the truncated file."""
     truncate(coco_root / 'train' / '2.jpg')
     work_dir = tmp_path / 'work'
-    result = run_train(TINY_COCO_CONFIG, '--work-dir', work_dir, '--no-validate', '--seed', '0',
-                       *data_root_options(coco_root))
+    result = train_in_process(TINY_COCO_CONFIG, '--work-dir', work_dir, '--no-validate', '--seed', '0',
+                              *data_root_options(coco_root))
     assert result.returncode == 1
     assert 'Traceback' not in result.stderr
     assert (f"train.py: error: CorruptImageError: cannot decode image file '{coco_root}/train/"
@@ -245,12 +239,12 @@ def test_corrupt_image_met_in_training_stops_with_one_line_naming_it(run_train, 
     assert 'Original Traceback (most recent call last)' in log.read_text()  # kept for a report
 
 
-def test_skip_corrupt_images_trains_on_and_counts_skips_in_the_log(run_train, coco_root,
+def test_skip_corrupt_images_trains_on_and_counts_skips_in_the_log(train_in_process, coco_root,
                                                                     tmp_path):
     truncate(coco_root / 'train' / '2.jpg')
     work_dir = tmp_path / 'work'
-    result = run_train(TINY_COCO_CONFIG, '--work-dir', work_dir, '--no-validate', '--seed', '0',
-                       *data_root_options(coco_root), 'data.train.skip_corrupt_images=True')
+    result = train_in_process(TINY_COCO_CONFIG, '--work-dir', work_dir, '--no-validate', '--seed', '0',
+                              *data_root_options(coco_root), 'data.train.skip_corrupt_images=True')
     assert result.returncode == 0, result.stderr
     [log] = work_dir.glob('*.log')
     skips = [line for line in log.read_text().splitlines() if 'skipped a corrupt image' in line]
