@@ -189,33 +189,55 @@ def test_a_failing_rank_ends_the_job_quickly(run_dist_train, tmp_path):
     assert elapsed < 60
 
 
-def start_dist_train(work_dir, *args, log):
-    """``dist_train.sh`` with 2 gloo ranks of the tiny config in the background, stderr to ``log``."""
-    with open(log, 'w') as stderr:
-        return subprocess.Popen(['bash', str(REPO_ROOT / 'dist_train.sh'), str(TINY_CONFIG), '2',
-                                 '--work-dir', str(work_dir), *ARGS, *args],
-                                cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=stderr,
+def start_dist_train(config, work_dir, *args, log, out=None, seed_args=ARGS):
+    """``dist_train.sh`` with 2 gloo ranks in the background, stderr (the log) to ``log`` and stdout
+    (rank 0's evaluation progress bar) to ``out``."""
+    with open(log, 'w') as stderr, open(out or os.devnull, 'w') as stdout:
+        return subprocess.Popen(['bash', str(REPO_ROOT / 'dist_train.sh'), str(config), '2',
+                                 '--work-dir', str(work_dir), *seed_args, *args],
+                                cwd=REPO_ROOT, stdout=stdout, stderr=stderr,
                                 env=_env({'PYTHON': sys.executable, 'PORT': str(free_port())}))
 
 
-def test_sigterm_to_dist_train_stops_both_ranks_with_status_75_and_they_resume_bit_exactly(
-        run_dist_train, tmp_path):
-    full, part = tmp_path / 'full', tmp_path / 'part'
-    slow_two_epochs = ('--cfg-options', 'runner.max_epochs=2', 'data.train.delay_s=0.05')
-    reference = start_dist_train(full, *slow_two_epochs, log=tmp_path / 'full.log')
-    log = tmp_path / 'part.log'
-    job = start_dist_train(part, *slow_two_epochs, log=log)
-    assert wait_until(job, lambda: 'Epoch [1][' in log.read_text()), log.read_text()[-3000:]
-    job.send_signal(signal.SIGTERM)
-    assert job.wait(timeout=120) == 75, log.read_text()[-3000:]
-    assert 'SIGTERM received: training stopped' in log.read_text()
-    assert 'Traceback' not in log.read_text()
-    resumed = run_dist_train(TINY_CONFIG, 2, '--work-dir', part, *ARGS, *slow_two_epochs,
-                             '--auto-resume', port=free_port())
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert 'auto-resume: resuming from' in resumed.stderr
-    assert reference.wait(timeout=120) == 0, (tmp_path / 'full.log').read_text()[-3000:]
-    assert_same_weights(read_state_dict(full / 'epoch_2.pth'), read_state_dict(part / 'epoch_2.pth'))
+def test_sigterm_to_dist_train_at_any_moment_stops_both_ranks_and_auto_resume_is_bit_exact(tmp_path):
+    """The preemption config on 2 gloo ranks (3 iterations an epoch each), SIGTERM to dist_train.sh
+    inside an iteration, an evaluation (0.5 s a sample here) and a save, each run followed by
+    --auto-resume: status 75 each time, no traceback, at most one iteration trained twice, and the
+    uninterrupted 2-rank run's weights at the end."""
+    slow_eval = ('--cfg-options', 'data.val.delay_s=0.5')
+    reference_dir = tmp_path / 'reference'
+    reference = start_dist_train(PREEMPT_CONFIG, reference_dir, *slow_eval,
+                                 log=tmp_path / 'reference.log', seed_args=SEEDED)
+    work_dir = tmp_path / 'run'
+    saving = lambda: bool(list(work_dir.glob('.epoch_*.pth.*.tmp')))  # noqa: E731
+    moments = [
+        ('in an iteration', lambda log, out: 'Epoch [1][' in log.read_text()),
+        ('in an evaluation', lambda log, out: '/4,' in out.read_text()),
+        ('in a save', lambda log, out: saving()),
+    ]
+    logs = []
+    for attempt, (moment, reached) in enumerate(moments):
+        log, out = tmp_path / f'attempt{attempt}.log', tmp_path / f'attempt{attempt}.out'
+        job = start_dist_train(PREEMPT_CONFIG, work_dir, '--auto-resume', *slow_eval, log=log,
+                               out=out, seed_args=SEEDED)
+        assert wait_until(job, lambda: reached(log, out)), f'{moment}: {log.read_text()[-2000:]}'
+        job.send_signal(signal.SIGTERM)
+        assert job.wait(timeout=120) == 75, f'{moment}: {log.read_text()[-3000:]}'
+        logs.append(log.read_text())
+        assert 'SIGTERM received: training stopped' in logs[-1], moment
+        assert 'Traceback' not in logs[-1], moment
+        if attempt > 0:
+            assert 'auto-resume: resuming from' in logs[-1], moment
+    final = start_dist_train(PREEMPT_CONFIG, work_dir, '--auto-resume', *slow_eval,
+                             log=tmp_path / 'final.log', seed_args=SEEDED)
+    assert final.wait(timeout=120) == 0, (tmp_path / 'final.log').read_text()[-3000:]
+    logs.append((tmp_path / 'final.log').read_text())
+    for attempt, (moment, _) in enumerate(moments):
+        repeated = trained_iterations(logs[attempt]) & trained_iterations(logs[attempt + 1])
+        assert len(repeated) <= 1, (moment, repeated)
+    assert reference.wait(timeout=120) == 0, (tmp_path / 'reference.log').read_text()[-3000:]
+    assert_same_weights(read_state_dict(reference_dir / 'epoch_2.pth'),
+                        read_state_dict(work_dir / 'epoch_2.pth'))
 
 
 @pytest.mark.parametrize('workers', [0, 1])
