@@ -10,6 +10,7 @@ import torch.nn as nn
 
 from mmdet_lite.core.fp16 import auto_fp16
 from mmdet_lite.models.builder import DETECTORS
+from mmdet_lite.models.detectors.base import BaseDetector
 
 # COCO's sparse ids: person=1, dog=18, toothbrush=90.
 SPARSE_CATEGORIES = [dict(id=1, name='person'), dict(id=18, name='dog'),
@@ -97,3 +98,5 @@ class OracleTestDetector(nn.Module):
                 dets[:, :4] *= meta['scale_factor']
             results.append([dets[dets[:, 5] == c, :5] for c in range(self.num_classes)])
         return results
+
+    show_result = BaseDetector.show_result  # what tools/test.py --show-dir draws with
