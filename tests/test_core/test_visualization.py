@@ -90,3 +90,13 @@ def test_parse_det_result_gives_boxes_and_labels_per_class():
 def test_label_without_a_class_name_is_refused():
     with pytest.raises(ValueError, match=r'label 2 has no name: class_names holds 2 \(a, b\)'):
         imshow_det_bboxes(grey_image(48, 64), BOXES, LABELS, class_names=['a', 'b'], show=False)
+
+
+def test_a_label_past_the_right_edge_moves_left_into_the_image():
+    box = np.array([[112, 63, 151, 105, 0.99]], np.float32)
+    drawn = imshow_det_bboxes(grey_image(128, 160), box, np.array([0]), class_names=['rectangle'],
+                              bbox_color=[RED], text_color=(200, 200, 200), font_size=13,
+                              show=False)
+    tag_rows = drawn[65:75]
+    assert (tag_rows[:, 95:110].max(axis=2) < 60).mean() > 0.3  # moved left of the box
+    assert (tag_rows[:, 150:158].max(axis=2) < 60).mean() > 0.3  # and still reaching the edge

@@ -2,7 +2,8 @@
 ``imshow_det_bboxes`` / ``imshow_gt_det_bboxes``, same arguments, same look).
 
 Each box is outlined in its class colour; its label tag ``name|score`` sits inside the top-left
-corner, text in the text colour on a black tag, scaled down for small boxes. Masks are blended
+corner, text in the text colour on a black tag, scaled down for small boxes (a tag that would run
+past the image's right or bottom edge is moved back inside: MMDetection lets it be cut). Masks are blended
 in their class colour with a white outline. The figure is rendered at the image's size with
 matplotlib's Agg canvas, so drawing needs no display; ``show=True`` opens a pyplot window.
 
@@ -77,6 +78,23 @@ def draw_masks(ax, img: np.ndarray, masks: np.ndarray, color: np.ndarray,
     ax.add_collection(PatchCollection(polygons, facecolor='none', edgecolors='w', linewidths=1,
                                       alpha=0.8))
     return img
+
+
+def _move_labels_inside(ax, width: int) -> bool:
+    """Shift label tags that run past the right or bottom edge of the image back inside it (a box
+    near the edge would otherwise lose its score); True when one moved. Needs a drawn figure.
+
+    One pixel is one data unit here; display y grows upwards, image y downwards."""
+    moved = False
+    for text in ax.texts:
+        extent = text.get_bbox_patch().get_window_extent()
+        overflow_x = max(extent.x1 - width, 0)
+        overflow_y = max(-extent.y0, 0)
+        if overflow_x or overflow_y:
+            x, y = text.get_position()
+            text.set_position((max(x - overflow_x, 0), y - overflow_y))
+            moved = True
+    return moved
 
 
 def _check_inputs(bboxes, labels, segms, class_names, score_thr) -> None:
@@ -177,6 +195,8 @@ def imshow_det_bboxes(img: Union[str, np.ndarray], bboxes: Optional[np.ndarray] 
     ax.set_xlim(-0.5, width - 0.5)
     ax.set_ylim(height - 0.5, -0.5)
     fig.canvas.draw()
+    if _move_labels_inside(ax, width):
+        fig.canvas.draw()
     rgba = np.asarray(fig.canvas.buffer_rgba())
     drawn = mmcv.rgb2bgr(np.ascontiguousarray(rgba[:, :, :3]))
     if show:
