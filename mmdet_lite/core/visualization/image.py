@@ -2,8 +2,10 @@
 ``imshow_det_bboxes`` / ``imshow_gt_det_bboxes``, same arguments, same look).
 
 Each box is outlined in its class colour; its label tag ``name|score`` sits inside the top-left
-corner, text in the text colour on a black tag, scaled down for small boxes (a tag that would run
-past the image's right or bottom edge is moved back inside: MMDetection lets it be cut). Masks are blended
+corner, text in the text colour on a black tag, scaled down for small boxes. Two departures from
+MMDetection, for readability: a text colour too dark to read on black is lightened (see
+:func:`readable_on_black`), and a tag that would run past the image's right or bottom edge is
+moved back inside (MMDetection lets it be cut). Masks are blended
 in their class colour with a white outline. The figure is rendered at the image's size with
 matplotlib's Agg canvas, so drawing needs no display; ``show=True`` opens a pyplot window.
 
@@ -33,6 +35,18 @@ def _get_adaptive_scales(areas: np.ndarray, min_area: int = 800,
     linear between."""
     scales = 0.5 + (areas - min_area) / (max_area - min_area)
     return np.clip(scales, 0.5, 1.0)
+
+
+def readable_on_black(color: Tuple[float, float, float],
+                      min_luminance: float = 0.45) -> Tuple[float, float, float]:
+    """``color`` (RGB 0-1) mixed with white just enough to reach ``min_luminance`` (Rec. 601
+    luma), so that label text in a dark class colour (COCO's dark blue and dark red) stays
+    readable on the black tag; lighter colours are returned unchanged."""
+    luminance = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
+    if luminance >= min_luminance:
+        return tuple(color)
+    toward_white = (min_luminance - luminance) / (1 - luminance)
+    return tuple(channel + (1 - channel) * toward_white for channel in color)
 
 
 def draw_bboxes(ax, bboxes: np.ndarray, color='g', alpha: float = 0.8,
@@ -167,7 +181,8 @@ def imshow_det_bboxes(img: Union[str, np.ndarray], bboxes: Optional[np.ndarray] 
     fig, ax = _figure(width, height, win_name, show)
 
     num_colors = int(labels.max()) + 1 if len(labels) else 1
-    text_palette = palette_val(get_palette(text_color, num_colors))
+    text_palette = [readable_on_black(color)
+                    for color in palette_val(get_palette(text_color, num_colors))]
     text_colors = [text_palette[label] for label in labels]
     num_bboxes = 0 if bboxes is None else bboxes.shape[0]
     if num_bboxes:
