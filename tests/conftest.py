@@ -91,8 +91,8 @@ def run_dist_train():
 
 @lru_cache(maxsize=None)
 def load_tool(script: str):
-    """``tools/<script>`` as a module (its ``__main__`` block not run)."""
-    path = REPO_ROOT / 'tools' / script
+    """``tools/<script>`` (``demo/...``: that script) as a module (its ``__main__`` block not run)."""
+    path = REPO_ROOT / script if script.startswith('demo/') else REPO_ROOT / 'tools' / script
     spec = importlib.util.spec_from_file_location(f'mmdet_lite_tools_{path.stem}', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

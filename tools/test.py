@@ -6,7 +6,9 @@
 import argparse
 import os.path as osp
 import sys
+import time
 import warnings
+from typing import Optional
 
 import process_env
 
@@ -26,6 +28,7 @@ from mmdet_lite.utils.checkpoint import CheckpointError, check_checkpoint, load_
 from mmdet_lite.utils.cli import (StrictDictAction, add_launcher_arguments, export_local_rank,
                                   load_config, run_cli)
 from mmdet_lite.utils.dist import get_dist_info, init_dist, wrap_model
+from mmdet_lite.utils.logger import get_root_logger, log_traceback_to_file
 
 # Keys of the config's ``evaluation`` dict that belong to the hook, not to ``evaluate``.
 EVAL_HOOK_KEYS = ('interval', 'tmpdir', 'start', 'gpu_collect', 'save_best', 'rule',
@@ -37,6 +40,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='output result file in pickle format')
+    parser.add_argument('--work-dir', help='the directory to save the file containing evaluation '
+                                           'metrics (eval_<timestamp>.json, with --eval) and the '
+                                           'log of the run (test_<timestamp>.log)')
     parser.add_argument('--allow-partial-checkpoint', action='store_true',
                         help='test even when the checkpoint fills less than half of the '
                              "model's tensors (refused otherwise: it was most likely saved by "
@@ -135,6 +141,8 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = load_test_config(args)
     samples_per_gpu = prepare_test_data_cfg(cfg)
+    if args.work_dir is not None and osp.exists(args.work_dir) and not osp.isdir(args.work_dir):
+        raise NotADirectoryError(f'--work-dir {args.work_dir} exists and is not a directory')
 
     if args.launcher == 'none':
         distributed = False
@@ -142,6 +150,26 @@ def main(argv=None) -> None:
         distributed = True
         init_dist(args.launcher, **cfg.get('dist_params', {}))
 
+    rank, _ = get_dist_info()
+    logger, eval_json = None, None
+    if args.work_dir is not None and rank == 0:
+        mmcv.mkdir_or_exist(osp.abspath(args.work_dir))
+        timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
+        eval_json = osp.join(args.work_dir, f'eval_{timestamp}.json')
+        logger = get_root_logger(log_file=osp.join(args.work_dir, f'test_{timestamp}.log'))
+        logger.info(f'Testing {args.checkpoint} with {args.config}')
+    try:
+        test(args, cfg, samples_per_gpu, distributed, rank, eval_json)
+    except Exception:
+        if logger is not None:
+            log_traceback_to_file(logger, 'Testing')
+        raise
+
+
+def test(args, cfg: Config, samples_per_gpu: int, distributed: bool, rank: int,
+         eval_json: Optional[str]) -> None:
+    """Inference, then on rank 0 ``--out``, ``--format-only`` and ``--eval`` (its metrics also
+    written to ``eval_json`` unless None)."""
     dataset = build_dataset(cfg.data.test)
     check_eval_metrics(dataset, args.eval)
     data_loader = build_dataloader(dataset, samples_per_gpu=samples_per_gpu,
@@ -171,10 +199,8 @@ def main(argv=None) -> None:
     if not distributed:
         outputs = single_gpu_test(model, data_loader, args.show, args.show_dir,
                                   args.show_score_thr)
-        rank = 0
     else:
         outputs = multi_gpu_test(model, data_loader, args.tmpdir, args.gpu_collect)
-        rank, _ = get_dist_info()
         torch.distributed.destroy_process_group()  # results are gathered; NCCL warns at exit otherwise
 
     if rank != 0:
@@ -190,7 +216,10 @@ def main(argv=None) -> None:
         for key in EVAL_HOOK_KEYS:
             eval_kwargs.pop(key, None)
         eval_kwargs.update(dict(metric=args.eval, **kwargs))
-        print(dataset.evaluate(outputs, **eval_kwargs))
+        metric = dataset.evaluate(outputs, **eval_kwargs)
+        print(metric)
+        if eval_json is not None:
+            mmcv.dump(dict(config=args.config, metric=metric), eval_json)
 
 
 if __name__ == '__main__':

@@ -1,12 +1,10 @@
 """Train a detector: MMDetection 2.x's ``tools/train.py`` command line."""
 import argparse
 import copy
-import logging
 import os
 import os.path as osp
 import sys
 import time
-import traceback
 import warnings
 from contextlib import nullcontext
 
@@ -25,6 +23,7 @@ from mmdet_lite.datasets.builder import build_dataset
 from mmdet_lite.datasets.utils import check_num_classes
 from mmdet_lite.models.builder import build_detector
 from mmdet_lite.utils import collect_env, get_git_hash, get_root_logger
+from mmdet_lite.utils.logger import log_traceback_to_file
 from mmdet_lite.utils.checkpoint import check_checkpoint, check_fits_model, find_latest_checkpoint
 from mmdet_lite.utils.cli import (StrictDictAction, add_launcher_arguments, export_local_rank,
                                   load_config, run_cli)
@@ -128,16 +127,6 @@ def load_train_config(args):
     if args.amp and cfg.get('fp16', None) is None:
         cfg.fp16 = dict(loss_scale='dynamic')
     return cfg
-
-
-def log_traceback_to_file(logger) -> None:
-    """Keep the traceback of a failed run in the .log file; the console gets one message."""
-    record = logger.makeRecord(logger.name, logging.ERROR, __file__, 0,
-                               'Training stopped by an error:\n%s', (traceback.format_exc(),),
-                               None)
-    for handler in logger.handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.handle(record)
 
 
 def build_model_and_datasets(cfg, validate: bool):

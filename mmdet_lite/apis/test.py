@@ -31,15 +31,14 @@ def _batch_images(data: dict) -> List[np.ndarray]:
 
 
 def _show_result(module, img: np.ndarray, result: list, show: bool, out_file: Optional[str],
-                 score_thr: float) -> None:
-    """Draw one image's detections with the detector's ``show_result`` (or mmcv's drawing)."""
-    if hasattr(module, 'show_result'):
-        module.show_result(img, result, show=show, out_file=out_file, score_thr=score_thr)
-        return
-    bboxes = np.vstack(result) if len(result) else np.zeros((0, 5), dtype=np.float32)
-    labels = np.concatenate([np.full(len(r), i, dtype=np.int64) for i, r in enumerate(result)])
-    mmcv.imshow_det_bboxes(img, bboxes, labels, class_names=getattr(module, 'CLASSES', None),
-                           score_thr=score_thr, show=show, out_file=out_file)
+                 score_thr: float, palette) -> None:
+    """Draw one image's detections with the detector's ``show_result``, boxes and labels in the
+    dataset's class colours."""
+    if not hasattr(module, 'show_result'):
+        raise TypeError(f'{type(module).__name__} has no show_result: --show and --show-dir draw '
+                        'through the detector\'s show_result (BaseDetector provides it)')
+    module.show_result(img, result, bbox_color=palette, text_color=palette, mask_color=palette,
+                       show=show, out_file=out_file, score_thr=score_thr)
 
 
 def single_gpu_test(model, data_loader, show: bool = False, out_dir: Optional[str] = None,
@@ -50,7 +49,8 @@ def single_gpu_test(model, data_loader, show: bool = False, out_dir: Optional[st
         model: the wrapped detector (``MMDataParallel``).
         data_loader: a sequential loader (no shuffling) over the test dataset.
         show / out_dir: display the detections / write drawn images to
-            ``out_dir/<ori_filename>``.
+            ``out_dir/<ori_filename>``, drawn by the detector's ``show_result`` in the
+            dataset's ``PALETTE`` colours.
         show_score_thr: minimum score of a drawn box.
 
     Returns:
@@ -59,6 +59,7 @@ def single_gpu_test(model, data_loader, show: bool = False, out_dir: Optional[st
     model.eval()
     results = []
     dataset = data_loader.dataset
+    palette = getattr(dataset, 'PALETTE', None)
     prog_bar = mmcv.ProgressBar(len(dataset))
     for data in data_loader:
         with torch.no_grad():
@@ -72,7 +73,7 @@ def single_gpu_test(model, data_loader, show: bool = False, out_dir: Optional[st
                 img_show = mmcv.imresize(img[:h, :w, :], (ori_w, ori_h))
                 out_file = osp.join(out_dir, img_meta['ori_filename']) if out_dir else None
                 _show_result(getattr(model, 'module', model), img_show, result[i], show,
-                             out_file, show_score_thr)
+                             out_file, show_score_thr, palette)
         results.extend(result)
         for _ in range(batch_size):
             prog_bar.update()

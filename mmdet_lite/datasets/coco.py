@@ -13,6 +13,8 @@ import mmcv
 import numpy as np
 from mmcv.utils import print_log
 
+from mmdet_lite.core.visualization.palette import COCO_PALETTE
+
 from .api_wrappers import COCO, COCOeval
 from .builder import DATASETS
 from .custom import CustomDataset
@@ -90,6 +92,7 @@ class CocoDataset(CustomDataset):
                'dining table', 'toilet', 'tv', 'laptop', 'mouse', 'remote', 'keyboard',
                'cell phone', 'microwave', 'oven', 'toaster', 'sink', 'refrigerator', 'book',
                'clock', 'vase', 'scissors', 'teddy bear', 'hair drier', 'toothbrush')
+    PALETTE = COCO_PALETTE
     ALLOWED_METRICS = ('bbox', 'segm', 'proposal', 'proposal_fast')
 
     def load_annotations(self, ann_file: str) -> List[dict]:

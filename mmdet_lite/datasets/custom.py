@@ -52,6 +52,8 @@ class CustomDataset(Dataset):
     """
 
     CLASSES = None
+    # Class colours for drawing (RGB tuples indexed by label); None: seeded random colours.
+    PALETTE = None
     # Image files a missing-or-empty error lists by name.
     NUM_LISTED_FILES = 5
     # Metrics ``evaluate`` accepts (mmdet_lite addition: lets tools/test.py check --eval early).

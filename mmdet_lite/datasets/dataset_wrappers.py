@@ -24,6 +24,7 @@ class ConcatDataset(_ConcatDataset):
     def __init__(self, datasets: Sequence, separate_eval: bool = True) -> None:
         super().__init__(datasets)
         self.CLASSES = datasets[0].CLASSES
+        self.PALETTE = getattr(datasets[0], 'PALETTE', None)
         self.separate_eval = separate_eval
         if not separate_eval:
             self._check_joint_eval()
@@ -99,6 +100,7 @@ class RepeatDataset:
         self.dataset = dataset
         self.times = times
         self.CLASSES = dataset.CLASSES
+        self.PALETTE = getattr(dataset, 'PALETTE', None)
         if hasattr(self.dataset, 'flag'):
             self.flag = np.tile(self.dataset.flag, times)
         self._ori_len = len(self.dataset)

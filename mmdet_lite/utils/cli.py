@@ -102,7 +102,7 @@ def run_cli(main, prog: str, argv=None) -> int:
         if os.environ.get('MMDET_LITE_TRACEBACK'):
             raise
         print(f'{prog}: error: {type(error).__name__}: {error_message(error)}', file=sys.stderr)
-        print('(set MMDET_LITE_TRACEBACK=1 for the full traceback; a training run also keeps it '
-              'in its .log file)', file=sys.stderr)
+        print('(set MMDET_LITE_TRACEBACK=1 for the full traceback; a training run, and a test run '
+              'given --work-dir, also keep it in their .log file)', file=sys.stderr)
         return 1
     return 0

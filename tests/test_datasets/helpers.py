@@ -10,6 +10,7 @@ import torch.nn as nn
 
 from mmdet_lite.core.fp16 import auto_fp16
 from mmdet_lite.models.builder import DETECTORS
+from mmdet_lite.models.detectors.base import BaseDetector
 
 # COCO's sparse ids: person=1, dog=18, toothbrush=90.
 SPARSE_CATEGORIES = [dict(id=1, name='person'), dict(id=18, name='dog'),
@@ -66,7 +67,8 @@ class OracleTestDetector(nn.Module):
     """Answers fixed detections per file name, shifted right by the ``shift`` parameter.
 
     ``predictions``: ``{file_name: [[x1, y1, x2, y2, score, label], ...]}`` in original image
-    coordinates. Results follow MMDetection: per image, ``num_classes`` (n, 5) float32 arrays.
+    coordinates (key ``'*'``: for any other image). Results follow MMDetection: per image,
+    ``num_classes`` (n, 5) float32 arrays.
     As MMDetection's detectors, it takes part in mixed precision once ``enable_autocast`` sets
     ``fp16_enabled``; ``seen_autocast`` holds, per call, the autocast dtype in effect (None: off).
     """
@@ -90,10 +92,14 @@ class OracleTestDetector(nn.Module):
             torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None)
         results = []
         for meta in metas:
-            dets = np.array(self.predictions.get(meta['ori_filename'], []),
+            # '*': the detections of any other image (an array, e.g. a video frame, has no name)
+            default = self.predictions.get('*', [])
+            dets = np.array(self.predictions.get(meta['ori_filename'], default),
                             dtype=np.float32).reshape(-1, 6)
             dets[:, [0, 2]] += float(self.shift)
             if not rescale:
                 dets[:, :4] *= meta['scale_factor']
             results.append([dets[dets[:, 5] == c, :5] for c in range(self.num_classes)])
         return results
+
+    show_result = BaseDetector.show_result  # what tools/test.py --show-dir draws with

@@ -33,8 +33,8 @@ def earlier_run(tmp_path):
     return work_dir, snapshot(work_dir)
 
 
-HINT = ('(set MMDET_LITE_TRACEBACK=1 for the full traceback; a training run also keeps it in its '
-        '.log file)\n')
+HINT = ('(set MMDET_LITE_TRACEBACK=1 for the full traceback; a training run, and a test run given '
+        '--work-dir, also keep it in their .log file)\n')
 
 
 def assert_one_message(result, status=1):

@@ -65,6 +65,24 @@ class LoadImageFromFile:
 
 
 @PIPELINES.register_module()
+class LoadImageFromWebcam(LoadImageFromFile):
+    """Take the image array already in ``results['img']`` (H, W, 3) BGR, e.g. a video frame or an
+    array given to ``inference_detector``; ``filename`` and ``ori_filename`` are None."""
+
+    def __call__(self, results: Dict) -> Dict:
+        img = results['img']
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['filename'] = None
+        results['ori_filename'] = None
+        results['img'] = img
+        results['img_shape'] = img.shape
+        results['ori_shape'] = img.shape
+        results['img_fields'] = ['img']
+        return results
+
+
+@PIPELINES.register_module()
 class LoadAnnotations:
     """Copy boxes and labels from ``results['ann_info']``.
 

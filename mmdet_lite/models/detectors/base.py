@@ -1,8 +1,10 @@
 """Detector base class (MMDetection 2.x ``BaseDetector``): train/test dispatch, loss parsing, train step."""
 from abc import ABCMeta, abstractmethod
 from collections import OrderedDict
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import mmcv
+import numpy as np
 import torch
 import torch.distributed as dist
 from mmcv.runner import BaseModule
@@ -138,3 +140,31 @@ class BaseDetector(BaseModule, metaclass=ABCMeta):
         losses = self(**data)
         loss, log_vars = self._parse_losses(losses)
         return dict(loss=loss, log_vars=log_vars, num_samples=len(data['img_metas']))
+
+    def show_result(self, img, result, score_thr: float = 0.3, bbox_color=(72, 101, 241),
+                    text_color=(72, 101, 241), mask_color=None, thickness: int = 2,
+                    font_size: float = 13, win_name: str = '', show: bool = False,
+                    wait_time: float = 0, out_file: Optional[str] = None) -> Optional[np.ndarray]:
+        """Draw ``result`` (per class (n, 5) arrays, or a tuple (those, masks)) on ``img`` (a
+        file or a BGR array, not modified) with the names in ``self.CLASSES``.
+
+        Colours are palettes for ``get_palette`` (one RGB tuple, a list indexed by label such as
+        a dataset's ``PALETTE``, 'coco', ...). With ``out_file`` the image is written there and
+        not shown.
+
+        Returns:
+            the drawn BGR image when neither shown nor written, else None.
+        """
+        # matplotlib (most of a second to import) loads only when something is drawn
+        from ...core.visualization import imshow_det_bboxes, parse_det_result
+        img = mmcv.imread(img).copy()
+        bboxes, labels, segms = parse_det_result(result)
+        if out_file is not None:
+            show = False
+        img = imshow_det_bboxes(img, bboxes, labels, segms, class_names=getattr(self, 'CLASSES', None),
+                                score_thr=score_thr, bbox_color=bbox_color, text_color=text_color,
+                                mask_color=mask_color, thickness=thickness, font_size=font_size,
+                                win_name=win_name, show=show, wait_time=wait_time, out_file=out_file)
+        if not (show or out_file):
+            return img
+        return None

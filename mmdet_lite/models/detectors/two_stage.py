@@ -77,6 +77,12 @@ class TwoStageDetector(BaseDetector):
 
     def extract_feat(self, img: torch.Tensor):
         """img (N, 3, H, W) -> L maps (N, C, Hl, Wl)."""
+        if img.dim() != 4:
+            # an unbatched (3, H, W) image would fail in the channels_last conversion below with
+            # torch's "required rank 4 tensor to use channels_last format"
+            raise ValueError(f'img must be an (N, 3, H, W) batch, got shape {tuple(img.shape)}: '
+                             'batch images with mmcv.parallel.collate, as inference_detector '
+                             'and the data loaders do')
         if self.channels_last:
             img = img.contiguous(memory_format=torch.channels_last)
         x = self.backbone(img)
