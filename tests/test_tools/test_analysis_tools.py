@@ -99,6 +99,14 @@ def test_cal_train_time_include_outliers(two_epoch_log):
     assert summary['average_iter_time'] == pytest.approx(29 / 6)
 
 
+def test_a_log_still_being_written_loses_only_its_last_line(two_epoch_log):
+    with open(two_epoch_log, 'a') as f:
+        f.write('{"mode": "train", "epoch": 3, "it')
+    with pytest.warns(UserWarning, match='its last line is incomplete'):
+        log_dict = analysis_tool('analyze_logs').load_json_log(str(two_epoch_log))
+    assert sorted(log_dict) == [1, 2] and len(log_dict[2]) == 4
+
+
 @pytest.mark.parametrize('case', ['missing', 'unknown_key', 'legend'])
 def test_analyze_logs_bad_input_is_one_message(two_epoch_log, tmp_path, run_tool_in_process, case):
     args = {'missing': ['plot_curve', tmp_path / 'none.log.json', '--out', tmp_path / 'x.png'],
@@ -273,6 +281,13 @@ def test_eval_metric_refuses_unsafe_or_mismatched_results(oracle, tmp_path, run_
     assert result.returncode == 1
     assert f'results file {short} holds results of 1 images, but data.test of {config} has 8' \
         in result.stderr
+
+
+def test_a_config_without_data_test_is_named(results_pkl, run_tool_in_process):
+    pkl, _ = results_pkl
+    result = run_tool_in_process('analysis_tools/eval_metric.py', TINY_CONFIG, pkl, '--eval', 'bbox')
+    assert result.returncode == 1
+    assert f'config file {TINY_CONFIG} has no data.test' in result.stderr
 
 
 def test_confusion_matrix_hand_count():

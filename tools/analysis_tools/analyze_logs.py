@@ -95,17 +95,23 @@ def curve_points(log_dict: LogDict, key: str, start_epoch: int = 1):
 
 
 def _check_keys(log_dicts: Sequence[LogDict], json_logs: Sequence[str], keys: Sequence[str]) -> None:
+    """Raise ``KeyError`` for a key no entry of a log holds, listing the keys it holds."""
     for log_dict, json_log in zip(log_dicts, json_logs):
-        found = {k for entries in log_dict.values() for entry in entries for k in entry}
+        entries = [entry for epoch_entries in log_dict.values() for entry in epoch_entries]
+        found = {k for entry in entries for k in entry}
         for key in keys:
             if key in found:
                 continue
-            hint = ('Please check if "--no-validate" is specified when you trained the model'
-                    if 'mAP' in key else 'Please reduce the log interval in the config so that '
-                    'interval is less than iterations of one epoch')
             plottable = sorted(k for k in found if k not in ('mode', 'iter', 'bbox_mAP_copypaste'))
-            raise KeyError(f'{json_log} does not contain metric {key}. {hint}; its keys are '
-                           f'{", ".join(plottable)}')
+            message = f'{json_log} does not contain metric {key}; its keys are {", ".join(plottable)}'
+            modes = {entry.get('mode') for entry in entries}
+            if 'val' not in modes:
+                message += ('. Please check if "--no-validate" is specified when you trained the '
+                            'model')
+            if 'train' not in modes:
+                message += ('. Please reduce the log interval in the config so that interval is '
+                            'less than iterations of one epoch')
+            raise KeyError(message)
 
 
 def _style(name: str) -> str:

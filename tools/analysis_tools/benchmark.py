@@ -34,7 +34,7 @@ from mmdet_lite.datasets import build_dataloader, build_dataset, replace_ImageTo
 from mmdet_lite.models.builder import build_detector  # noqa: E402
 from mmdet_lite.utils.checkpoint import check_checkpoint, load_checkpoint  # noqa: E402
 from mmdet_lite.utils.cli import (StrictDictAction, add_launcher_arguments,  # noqa: E402
-                                  export_local_rank, load_config, run_cli)
+                                  export_local_rank, load_config, require_config_keys, run_cli)
 from mmdet_lite.utils.dist import init_dist, wrap_model  # noqa: E402
 
 NUM_WARMUP = 5  # the first iterations (allocations, cuDNN autotuning) are not timed
@@ -138,6 +138,7 @@ def repeat_measure_inference_speed(cfg: Config, checkpoint: str, max_iter: int, 
 def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
+    require_config_keys(cfg, args.config, 'model', 'data.test')
     check_checkpoint(args.checkpoint)  # a missing or unsafe checkpoint: refused before the dataset
     distributed = args.launcher != 'none'
     if distributed:

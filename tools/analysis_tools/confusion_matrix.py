@@ -34,7 +34,8 @@ from torchvision.ops import nms  # noqa: E402
 
 from mmdet_lite.core.evaluation.bbox_overlaps import bbox_overlaps  # noqa: E402
 from mmdet_lite.datasets import build_dataset  # noqa: E402
-from mmdet_lite.utils.cli import StrictDictAction, load_config, run_cli  # noqa: E402
+from mmdet_lite.utils.cli import (StrictDictAction, load_config, require_config_keys,  # noqa: E402
+                                  run_cli)
 from mmdet_lite.utils.results_file import check_results_length, load_results  # noqa: E402
 
 DPI = 180
@@ -160,6 +161,7 @@ def plot_confusion_matrix(confusion_matrix: np.ndarray, labels: Sequence[str],
         axis.set_major_locator(MultipleLocator(1))
         axis.set_minor_locator(MultipleLocator(0.5))
     ax.grid(True, which='minor', linestyle='-')
+    ax.tick_params(which='minor', length=0)  # the minor locator only places the grid lines
     ax.set_xticks(np.arange(num_labels))
     ax.set_yticks(np.arange(num_labels))
     ax.set_xticklabels(labels)
@@ -189,6 +191,7 @@ def main(argv=None) -> None:
         raise ValueError(f'--color-theme {args.color_theme} is not a matplotlib colormap '
                          '(e.g. plasma, viridis, Blues)')
     cfg = load_config(args.config, args.cfg_options)
+    require_config_keys(cfg, args.config, 'data.test')
     results = _bbox_results(load_results(args.prediction_path), args.prediction_path)
     if osp.exists(args.save_dir) and not osp.isdir(args.save_dir):
         raise NotADirectoryError(f'save_dir {args.save_dir} exists and is not a directory')

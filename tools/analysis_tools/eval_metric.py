@@ -24,7 +24,8 @@ import mmdet_lite  # noqa: E402,F401  (before mmcv: installs mmdet_lite.compat)
 from mmcv.runner import DistEvalHook, EvalHook  # noqa: E402
 
 from mmdet_lite.datasets import build_dataset  # noqa: E402
-from mmdet_lite.utils.cli import StrictDictAction, load_config, run_cli  # noqa: E402
+from mmdet_lite.utils.cli import (StrictDictAction, load_config, require_config_keys,  # noqa: E402
+                                  run_cli)
 from mmdet_lite.utils.results_file import check_results_length, load_results  # noqa: E402
 
 
@@ -66,6 +67,7 @@ def eval_hook_option_names() -> set:
 def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
+    require_config_keys(cfg, args.config, 'data.test')
     outputs = load_results(args.pkl_results)  # a bad results file is refused before the dataset
     cfg.data.test.test_mode = True
     cfg.data.test.pop('samples_per_gpu', None)

@@ -6,10 +6,11 @@
 Counted with torch's own counter (``torch.utils.flop_counter.FlopCounterMode``) and reported in
 MMDetection's convention, which is mmcv's: one multiply-add is one "FLOP", so the "GFLOPs" printed
 are giga multiply-accumulates (torch counts 2 per multiply-add; that count is halved). What is
-counted: convolutions and matrix products (torch's counter knows no other op). mmcv's counter also
-adds one per output element of bias, normalisation, activation and pooling layers, so MMDetection
-prints slightly more for the same model (docs/benchmarks.md, "FLOPs"). Params counts the trainable
-parameters (``requires_grad``), as mmcv does: frozen backbone stages are left out.
+counted: convolutions and matrix products, the ops torch's counter has formulas for. mmcv's counter
+also adds one per output element of bias, normalisation, activation and pooling layers, so
+MMDetection prints slightly more for the same model (docs/benchmarks.md, "FLOPs: torch's counter
+against mmcv's"). Params counts the trainable parameters (``requires_grad``), as mmcv does: frozen
+backbone stages are left out.
 
 ``forward_dummy`` runs the backbone, neck and heads on one ``(1, 3, H, W)`` image; a two-stage
 detector's RoI head runs on 1000 random proposals whatever the image holds.
@@ -31,7 +32,8 @@ from mmcv.cnn.utils.flops_counter import flops_to_string, params_to_string  # no
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from mmdet_lite.models.builder import build_detector  # noqa: E402
-from mmdet_lite.utils.cli import StrictDictAction, load_config, run_cli  # noqa: E402
+from mmdet_lite.utils.cli import (StrictDictAction, load_config, require_config_keys,  # noqa: E402
+                                  run_cli)
 
 CAUTION = ('!!!Please be cautious if you use the results in papers. You may need to check if all '
            'ops are supported and verify that the flops computation is correct.')
@@ -90,6 +92,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     asked_shape, input_shape = input_shapes(args.shape, args.size_divisor)
     cfg = load_config(args.config, args.cfg_options)
+    require_config_keys(cfg, args.config, 'model')
     model = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'), test_cfg=cfg.get('test_cfg'))
     if torch.cuda.is_available():
         model.cuda()
