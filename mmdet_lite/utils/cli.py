@@ -65,6 +65,16 @@ def load_config(path: str, cfg_options=None) -> Config:
     return cfg
 
 
+def require_config_keys(cfg: Config, path: str, *keys: str) -> None:
+    """Raise ``KeyError`` naming the first dotted key (``'data.test'``) the config lacks."""
+    for key in keys:
+        node = cfg
+        for part in key.split('.'):
+            if not hasattr(node, 'get') or node.get(part, None) is None:
+                raise KeyError(f'config file {path} has no {key}')
+            node = node.get(part)
+
+
 # How torch re-raises a loader worker's exception in the main process: the worker's whole
 # traceback becomes the message.
 _WORKER_ERROR = re.compile(r'Caught (\w+) (in DataLoader worker process \d+)\.\nOriginal Traceback')

@@ -26,3 +26,8 @@ def collect_env() -> dict:
     env_info = collect_base_env()
     env_info['mmdet_lite'] = mmdet_lite.__version__ + '+' + get_git_hash()
     return env_info
+
+
+if __name__ == '__main__':
+    for name, value in collect_env().items():
+        print(f'{name}: {value}')
