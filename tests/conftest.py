@@ -129,10 +129,10 @@ def _process_state_kept():
             signal.signal(signum, handler)
 
 
-def run_in_process(script: str, *args, cwd=REPO_ROOT) -> subprocess.CompletedProcess:
+def run_in_process(script: str, *args, cwd=REPO_ROOT, env=None) -> subprocess.CompletedProcess:
     """Run ``tools/<script>``'s ``main`` through ``run_cli`` as its command line does, in this process,
     from the repository root and without launcher variables, like ``run_script`` but without starting
-    an interpreter (most of a tiny run's time). Returns a ``CompletedProcess`` with the exit status and
+    an interpreter (most of a tiny run's time); ``env`` adds variables (a launcher's, say). Returns a ``CompletedProcess`` with the exit status and
     what was printed. Warnings go to pytest's record, not to the returned stderr: check them with
     ``pytest.warns``."""
     main = load_tool(script).main
@@ -144,6 +144,8 @@ def run_in_process(script: str, *args, cwd=REPO_ROOT) -> subprocess.CompletedPro
         patch.setenv('COLUMNS', '80')  # argparse wraps --help as for a pipe
         for name in (*LAUNCHER_ENV, 'MMDET_LITE_TRACEBACK'):
             patch.delenv(name, raising=False)
+        for name, value in (env or {}).items():
+            patch.setenv(name, value)
         try:
             status = run_cli(main, script, argv)
         except SystemExit as exit_:  # argparse: 0 after --help, 2 for a usage error

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 from mmcv import Config
 
-from tests.conftest import REPO_ROOT, TINY_CONFIG, free_port, load_tool
+from tests.conftest import REPO_ROOT, TINY_CONFIG, free_port, load_tool, run_in_process
 from tests.test_datasets.helpers import TEST_PIPELINE, write_coco
 
 TOY_CONFIG = REPO_ROOT / 'configs' / 'toy' / 'faster_rcnn_r18_fpn_toy.py'
@@ -240,13 +240,12 @@ def test_benchmark_one_process(oracle, run_tool_in_process):
     check_speed_line(lines[1], 'Overall ')
 
 
-def test_benchmark_repeats_under_a_launcher(oracle, run_tool_in_process, monkeypatch):
+def test_benchmark_repeats_under_a_launcher(oracle):
     _, config, checkpoint = oracle
-    for name, value in dict(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0', MASTER_ADDR='127.0.0.1',
-                            MASTER_PORT=str(free_port())).items():
-        monkeypatch.setenv(name, value)
-    result = run_tool_in_process('analysis_tools/benchmark.py', config, checkpoint, '--max-iter', 6,
-                                 '--repeat-num', 2, '--launcher', 'pytorch')
+    launcher_env = dict(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0', MASTER_ADDR='127.0.0.1',
+                        MASTER_PORT=str(free_port()))
+    result = run_in_process('analysis_tools/benchmark.py', config, checkpoint, '--max-iter', 6,
+                            '--repeat-num', 2, '--launcher', 'pytorch', env=launcher_env)
     assert result.returncode == 0, result.stderr
     assert not torch.distributed.is_initialized()
     lines = [line for line in result.stdout.splitlines() if 'fps' in line]
