@@ -21,6 +21,7 @@ from mmcv import Config  # noqa: E402
 from mmcv.cnn import fuse_conv_bn  # noqa: E402
 
 from mmdet_lite.apis.test import multi_gpu_test, single_gpu_test
+from mmdet_lite.core.evaluation import dataset_eval_kwargs
 from mmdet_lite.core.fp16 import enable_autocast
 from mmdet_lite.datasets import build_dataloader, build_dataset, replace_ImageToTensor
 from mmdet_lite.models.builder import build_detector
@@ -29,10 +30,6 @@ from mmdet_lite.utils.cli import (StrictDictAction, add_launcher_arguments, expo
                                   load_config, run_cli)
 from mmdet_lite.utils.dist import get_dist_info, init_dist, wrap_model
 from mmdet_lite.utils.logger import get_root_logger, log_traceback_to_file
-
-# Keys of the config's ``evaluation`` dict that belong to the hook, not to ``evaluate``.
-EVAL_HOOK_KEYS = ('interval', 'tmpdir', 'start', 'gpu_collect', 'save_best', 'rule',
-                  'by_epoch', 'broadcast_bn_buffer', 'greater_keys', 'less_keys', 'out_dir')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -212,9 +209,7 @@ def test(args, cfg: Config, samples_per_gpu: int, distributed: bool, rank: int,
     if args.format_only:
         dataset.format_results(outputs, **kwargs)
     if args.eval:
-        eval_kwargs = cfg.get('evaluation', {}).copy()
-        for key in EVAL_HOOK_KEYS:
-            eval_kwargs.pop(key, None)
+        eval_kwargs = dataset_eval_kwargs(cfg.get('evaluation', {}))
         eval_kwargs.update(dict(metric=args.eval, **kwargs))
         metric = dataset.evaluate(outputs, **eval_kwargs)
         print(metric)

@@ -11,7 +11,6 @@ The dataset is ``data.test`` of CONFIG; ``--eval`` and ``--eval-options`` work a
 (lists of numpy arrays only).
 """
 import argparse
-import inspect
 import os.path as osp
 import sys
 
@@ -21,8 +20,8 @@ import process_env  # noqa: E402
 process_env.apply()  # as tools/train.py does, before torch is imported
 
 import mmdet_lite  # noqa: E402,F401  (before mmcv: installs mmdet_lite.compat)
-from mmcv.runner import DistEvalHook, EvalHook  # noqa: E402
 
+from mmdet_lite.core.evaluation import dataset_eval_kwargs  # noqa: E402
 from mmdet_lite.datasets import build_dataset  # noqa: E402
 from mmdet_lite.utils.cli import (StrictDictAction, load_config, require_config_keys,  # noqa: E402
                                   run_cli)
@@ -55,15 +54,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def eval_hook_option_names() -> set:
-    """The ``evaluation`` config keys that belong to mmcv's eval hooks, not to ``evaluate``."""
-    names = set()
-    for hook in (EvalHook, DistEvalHook):
-        parameters = inspect.signature(hook.__init__).parameters.values()
-        names |= {p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD}
-    return names - {'self', 'dataloader'}
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
@@ -77,9 +67,7 @@ def main(argv=None) -> None:
     if args.format_only:
         dataset.format_results(outputs, **kwargs)
     if args.eval:
-        hook_options = eval_hook_option_names()
-        eval_kwargs = {key: value for key, value in cfg.get('evaluation', {}).items()
-                       if key not in hook_options}
+        eval_kwargs = dataset_eval_kwargs(cfg.get('evaluation', {}))
         eval_kwargs.update(dict(metric=args.eval, **kwargs))
         print(dataset.evaluate(outputs, **eval_kwargs))
 

@@ -17,6 +17,17 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader
 
 
+def dataset_eval_kwargs(evaluation: dict) -> dict:
+    """The config's ``evaluation`` dict without the options that belong to mmcv's eval hooks
+    (interval, start, save_best, gpu_collect, ...): what ``dataset.evaluate`` takes, as
+    ``tools/test.py`` passes it."""
+    hook_options = set()
+    for hook in (BaseEvalHook, BaseDistEvalHook):
+        parameters = inspect.signature(hook.__init__).parameters.values()
+        hook_options |= {p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    return {key: value for key, value in evaluation.items() if key not in hook_options}
+
+
 def check_eval_kwargs(hook_name: str, dataset, eval_kwargs: dict) -> None:
     """Raise ``TypeError`` naming each key of ``eval_kwargs`` that ``dataset.evaluate`` does not take."""
     parameters = inspect.signature(dataset.evaluate).parameters
