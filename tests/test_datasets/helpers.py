@@ -62,6 +62,32 @@ def standard_sample():
     return images, annotations
 
 
+def write_oracle_setup(root: Path, num_images: int, shift: float):
+    """``num_images`` 80x64 COCO images of classes a/b (image i: one box [4 + i, 4, 30, 20] of class
+    i % 2) under ``root``, a config whose ``OracleTestDetector`` answers each with [4 + i, 4, 34 + i,
+    24] scored 0.9, and a checkpoint whose ``shift`` moves those ``shift`` px right. Returns
+    ``(config, checkpoint, test_cfg)``."""
+    images = [dict(id=i + 1, file_name=f'{i}.jpg', width=80, height=64) for i in range(num_images)]
+    annotations = [dict(id=i + 1, image_id=i + 1, category_id=1 + i % 2, bbox=[4 + i, 4, 30, 20],
+                        area=600, iscrowd=0) for i in range(num_images)]
+    ann = write_coco(root, 'ann.json', 'imgs', images, annotations,
+                     [dict(id=1, name='a'), dict(id=2, name='b')])
+    predictions = {f'{i}.jpg': [[4 + i, 4, 34 + i, 24, 0.9, i % 2]] for i in range(num_images)}
+    test_cfg = dict(type='CocoDataset', ann_file=str(ann), img_prefix=str(root / 'imgs'),
+                    classes=('a', 'b'), pipeline=TEST_PIPELINE)
+    config = root / 'oracle.py'
+    config.write_text(
+        "custom_imports = dict(imports=['tests.test_datasets.helpers'])\n"
+        f'model = dict(type="OracleTestDetector", num_classes=2, predictions={predictions!r})\n'
+        f'data = dict(workers_per_gpu=0, test={test_cfg!r})\n'
+        "evaluation = dict(interval=1, metric='bbox', save_best='auto')\n"
+        "dist_params = dict(backend='gloo')\n")
+    checkpoint = root / 'oracle.pth'
+    torch.save(dict(state_dict=dict(shift=torch.tensor(float(shift))), meta=dict(CLASSES=('a', 'b'))),
+               checkpoint)
+    return config, checkpoint, test_cfg
+
+
 @DETECTORS.register_module()
 class OracleTestDetector(nn.Module):
     """Answers fixed detections per file name, shifted right by the ``shift`` parameter.

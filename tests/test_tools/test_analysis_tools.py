@@ -12,7 +12,7 @@ import torch.nn as nn
 from mmcv import Config
 
 from tests.conftest import REPO_ROOT, TINY_CONFIG, free_port, load_tool, run_in_process
-from tests.test_datasets.helpers import TEST_PIPELINE, write_coco
+from tests.test_datasets.helpers import write_oracle_setup
 
 TOY_CONFIG = REPO_ROOT / 'configs' / 'toy' / 'faster_rcnn_r18_fpn_toy.py'
 
@@ -178,24 +178,7 @@ def oracle(tmp_path_factory):
     """8 COCO images of classes a/b, a config with the oracle detector answering one box each
     (IoU 0.875 with its ground truth once shifted by the checkpoint's 2 px) and that checkpoint."""
     root = tmp_path_factory.mktemp('analysis')
-    images = [dict(id=i + 1, file_name=f'{i}.jpg', width=80, height=64) for i in range(NUM_IMAGES)]
-    annotations = [dict(id=i + 1, image_id=i + 1, category_id=1 + i % 2, bbox=[4 + i, 4, 30, 20],
-                        area=600, iscrowd=0) for i in range(NUM_IMAGES)]
-    ann = write_coco(root, 'ann.json', 'imgs', images, annotations,
-                     [dict(id=1, name='a'), dict(id=2, name='b')])
-    predictions = {f'{i}.jpg': [[4 + i, 4, 34 + i, 24, 0.9, i % 2]] for i in range(NUM_IMAGES)}
-    test_cfg = dict(type='CocoDataset', ann_file=str(ann), img_prefix=str(root / 'imgs'),
-                    classes=('a', 'b'), pipeline=TEST_PIPELINE)
-    config = root / 'oracle.py'
-    config.write_text(
-        "custom_imports = dict(imports=['tests.test_datasets.helpers'])\n"
-        f'model = dict(type="OracleTestDetector", num_classes=2, predictions={predictions!r})\n'
-        f'data = dict(workers_per_gpu=0, test={test_cfg!r})\n'
-        "evaluation = dict(interval=1, metric='bbox', save_best='auto')\n"
-        "dist_params = dict(backend='gloo')\n")
-    checkpoint = root / 'oracle.pth'
-    torch.save(dict(state_dict=dict(shift=torch.tensor(2.0)), meta=dict(CLASSES=('a', 'b'))),
-               checkpoint)
+    config, checkpoint, _ = write_oracle_setup(root, NUM_IMAGES, shift=2)
     return root, config, checkpoint
 
 

@@ -11,7 +11,7 @@ import torch
 
 from mmdet_lite.datasets import build_dataset
 from tests.conftest import REPO_ROOT, _env, free_port, load_tool, run_in_process
-from tests.test_datasets.helpers import TEST_PIPELINE, write_coco
+from tests.test_datasets.helpers import write_oracle_setup
 
 NUM_IMAGES = 4
 SHIFT = 2.0
@@ -21,25 +21,7 @@ SHIFT = 2.0
 def setup(tmp_path_factory):
     """Data, a config using the oracle detector, and a checkpoint whose ``shift`` is 2."""
     root = tmp_path_factory.mktemp('test_tool')
-    images = [dict(id=i + 1, file_name=f'{i}.jpg', width=80, height=64)
-              for i in range(NUM_IMAGES)]
-    annotations = [dict(id=i + 1, image_id=i + 1, category_id=1 + i % 2,
-                        bbox=[4 + i, 4, 30, 20], area=600, iscrowd=0) for i in range(NUM_IMAGES)]
-    ann = write_coco(root, 'ann.json', 'imgs', images, annotations,
-                     [dict(id=1, name='a'), dict(id=2, name='b')])
-    predictions = {f'{i}.jpg': [[4 + i, 4, 34 + i, 24, 0.9, i % 2]] for i in range(NUM_IMAGES)}
-    test_cfg = dict(type='CocoDataset', ann_file=str(ann), img_prefix=str(root / 'imgs'),
-                    classes=('a', 'b'), pipeline=TEST_PIPELINE)
-    config = root / 'oracle.py'
-    config.write_text(
-        "custom_imports = dict(imports=['tests.test_datasets.helpers'])\n"
-        f'model = dict(type="OracleTestDetector", num_classes=2, predictions={predictions!r})\n'
-        f'data = dict(workers_per_gpu=0, test={test_cfg!r})\n'
-        "evaluation = dict(interval=1, metric='bbox', save_best='auto')\n"
-        "dist_params = dict(backend='gloo')\n")
-    checkpoint = root / 'oracle.pth'
-    torch.save(dict(state_dict=dict(shift=torch.tensor(SHIFT)),
-                    meta=dict(CLASSES=('a', 'b'))), checkpoint)
+    config, checkpoint, test_cfg = write_oracle_setup(root, NUM_IMAGES, SHIFT)
     return root, config, checkpoint, test_cfg
 
 
