@@ -18,7 +18,7 @@ import torch  # noqa: E402
 
 from mmdet_lite import __version__
 from mmdet_lite.apis import build_val_dataset, init_random_seed, set_random_seed, train_detector
-from mmdet_lite.core.hook import TrainingPreempted
+from mmdet_lite.core.hook import TrainingPreempted, check_logger_hooks
 from mmdet_lite.datasets.builder import build_dataset
 from mmdet_lite.datasets.utils import check_num_classes
 from mmdet_lite.models.builder import build_detector
@@ -148,6 +148,9 @@ def build_model_and_datasets(cfg, validate: bool):
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_train_config(args)
+    # A logger backend whose package is missing (tensorboard, wandb, ...) fails here, not after
+    # the work_dir is written, where mmcv would import it.
+    check_logger_hooks(cfg.get('log_config'))
     if osp.exists(cfg.work_dir) and not osp.isdir(cfg.work_dir):
         raise NotADirectoryError(f'work_dir {cfg.work_dir} exists and is not a directory')
     # Refuse a missing, corrupt or unsafe checkpoint before anything is written (memory-mapped:

@@ -8,7 +8,8 @@ from mmcv.runner import (DistSamplerSeedHook, EpochBasedRunner, OptimizerHook, b
 
 from mmdet_lite.core.evaluation import DistEvalHook, EvalHook
 from mmdet_lite.core.fp16 import AmpOptimizerHook
-from mmdet_lite.core.hook import CheckInvalidLossHook, LastCheckpointHook, PreemptionHook, ReseedHook
+from mmdet_lite.core.hook import (CheckInvalidLossHook, LastCheckpointHook, PreemptionHook,
+                                  ReseedHook, check_logger_hooks)
 from mmdet_lite.datasets.builder import build_dataloader, build_dataset
 from mmdet_lite.datasets.prefetch_loader import PrefetchLoader
 from mmdet_lite.datasets.utils import replace_ImageToTensor
@@ -99,6 +100,7 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
     datasets = dataset if isinstance(dataset, (list, tuple)) else [dataset]
     _legacy_data_keys(cfg)
     _runner_config(cfg)
+    check_logger_hooks(cfg.get('log_config'))
     runner_type = cfg.runner['type']
     data_loaders = [
         build_dataloader(ds, cfg.data.samples_per_gpu, cfg.data.workers_per_gpu,

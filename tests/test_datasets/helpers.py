@@ -1,5 +1,6 @@
 """Shared test helpers: a tiny COCO-format sample on disk and an oracle detector."""
 import json
+from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, List, Sequence
 
@@ -97,6 +98,7 @@ class OracleTestDetector(nn.Module):
     ``num_classes`` (n, 5) float32 arrays.
     As MMDetection's detectors, it takes part in mixed precision once ``enable_autocast`` sets
     ``fp16_enabled``; ``seen_autocast`` holds, per call, the autocast dtype in effect (None: off).
+    A runner can train it (``train_step``): the loss pulls ``shift`` toward 1 px.
     """
 
     def __init__(self, predictions: Dict[str, list], num_classes: int, train_cfg=None,
@@ -129,3 +131,11 @@ class OracleTestDetector(nn.Module):
         return results
 
     show_result = BaseDetector.show_result  # what tools/test.py --show-dir draws with
+
+    def init_weights(self):
+        """``shift`` starts at 0: the predictions as given."""
+
+    def train_step(self, data, optimizer):
+        loss_shift = (self.shift - 1.0) ** 2
+        log_vars = OrderedDict(loss_shift=loss_shift.item(), loss=loss_shift.item())
+        return dict(loss=loss_shift, log_vars=log_vars, num_samples=len(data['img_metas']))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tests.conftest import REPO_ROOT, TINY_CONFIG
-from tests.test_datasets.helpers import write_coco
+from tests.test_tools.conftest import TINY_COCO_CONFIG, data_root_options
 
 CONFIGS = REPO_ROOT / 'tests' / 'data' / 'configs'
 
@@ -136,25 +136,7 @@ def test_num_classes_that_disagree_with_the_dataset(train_in_process, earlier_wo
     assert_untouched(work_dir, files)
 
 
-# Bad data: a COCO-format sample under tmp_path (train: 4 images, val: 2), trained by tiny_coco.py.
-TINY_COCO_CONFIG = CONFIGS / 'tiny_coco.py'
-
-
-@pytest.fixture
-def coco_root(tmp_path):
-    root = tmp_path / 'data'
-    for split, num_images in (('train', 4), ('val', 2)):
-        images = [dict(id=i, file_name=f'{i}.jpg', width=80, height=64) for i in range(num_images)]
-        annotations = [dict(id=i, image_id=i, category_id=1, bbox=[10, 8, 20, 30], area=600,
-                            iscrowd=0) for i in range(num_images)]
-        write_coco(root, f'{split}.json', split, images, annotations)
-    return root
-
-
-def data_root_options(root):
-    return ['--cfg-options', f'data.train.data_root={root}/', f'data.val.data_root={root}/']
-
-
+# Bad data: a COCO-format sample under tmp_path (``coco_root``), trained by tiny_coco.py.
 @pytest.fixture
 def earlier_coco_work_dir(tmp_path):
     """A work_dir holding an earlier tiny_coco.py run's files, and their bytes."""
