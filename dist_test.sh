@@ -1,27 +1,3 @@
 #!/usr/bin/env bash
-# bash dist_test.sh CONFIG CHECKPOINT GPUS [tools/test.py arguments, e.g. --eval bbox]
-# One process per GPU (or per CPU rank with gloo when there is no GPU), started by torchrun.
-# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT the same way on every node.
-set -euo pipefail
-
-CONFIG=$1
-CHECKPOINT=$2
-GPUS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
-
-ROOT=$(dirname "$0")
-PYTHONPATH="$ROOT":${PYTHONPATH:-} \
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$ROOT/tools/test.py" \
-    "$CONFIG" \
-    "$CHECKPOINT" \
-    --launcher pytorch "${@:4}"
+# bash dist_test.sh CONFIG CHECKPOINT GPUS [tools/test.py arguments]: tools/dist_test.sh.
+exec bash "$(dirname "$0")/tools/dist_test.sh" "$@"
