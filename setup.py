@@ -26,9 +26,15 @@ setup(
         'numpy>=1.23',
         'pycocotools>=2.0.6',
         'opencv-python>=4.5',
+        'matplotlib>=3.5',
         'addict>=2.4',
         'yapf>=0.30,<=0.40.1',
     ],
-    extras_require={'tests': ['pytest>=7']},
+    # requirements/tests.txt and optional.txt pin the tested versions; the reasons for the upper
+    # bounds are written there.
+    extras_require={
+        'tests': ['pytest>=7', 'tensorboard>=2.12'],
+        'optional': ['tensorboard>=2.12', 'wandb>=0.15', 'mlflow>=2.9,<3', 'SQLAlchemy<2.1'],
+    },
     zip_safe=False,
 )
