@@ -37,7 +37,7 @@ if [ "$(cat "$VENV/.mmdet_lite_requirements" 2>/dev/null)" != "$base" ]; then
     echo "$base" > "$VENV/.mmdet_lite_requirements"
 fi
 # One stamp per extra, so that alternating between extras (run_tests.sh and quick_start.sh)
-# installs nothing twice; a change to requirements.txt or to the extra's files reinstalls it.
+# installs nothing twice; a change to requirements.txt or requirements/ reinstalls it.
 for extra in "${extras[@]}"; do
     wanted=$( (echo "$base"; cat "$ROOT/requirements/"*.txt) | sha256sum | cut -d' ' -f1)
     stamp="$VENV/.mmdet_lite_requirements_$extra"
