@@ -110,6 +110,11 @@ def _process_state_kept():
     random_states = random.getstate(), np.random.get_state(), torch.get_rng_state()
     logger = logging.getLogger('mmdet')
     handlers = list(logger.handlers)
+    # The run starts with the logger of a fresh process: one an earlier test set up (e.g. through
+    # a dataset's evaluate) would stop mmcv from giving the run its console and log file handlers.
+    initialized = mmcv_logging.logger_initialized.pop('mmdet', None)
+    for handler in handlers:
+        logger.removeHandler(handler)
     signal_handlers = {signum: signal.getsignal(signum)
                        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)}
     try:
@@ -121,10 +126,14 @@ def _process_state_kept():
         random.setstate(random_states[0])
         np.random.set_state(random_states[1])
         torch.set_rng_state(random_states[2])
-        for handler in [h for h in logger.handlers if h not in handlers]:
+        for handler in list(logger.handlers):
             logger.removeHandler(handler)
             handler.close()
+        for handler in handlers:
+            logger.addHandler(handler)
         mmcv_logging.logger_initialized.pop('mmdet', None)
+        if initialized:
+            mmcv_logging.logger_initialized['mmdet'] = initialized
         for signum, handler in signal_handlers.items():
             signal.signal(signum, handler)
 
