@@ -124,6 +124,20 @@ def test_empty_targets_give_zero_with_gradient(loss_cls):
     assert pred.grad.shape == (0, 4)
 
 
+
+@pytest.mark.parametrize('loss_cls', [L1Loss, SmoothL1Loss])
+@pytest.mark.parametrize('num_boxes', [0, 2])
+def test_avg_factor_with_sum_raises_even_for_empty_inputs(loss_cls, num_boxes):
+    pred, target = torch.zeros(num_boxes, 4), torch.ones(num_boxes, 4)
+    with pytest.raises(ValueError, match='avg_factor can not be used with reduction="sum"; got avg_factor=2'):
+        loss_cls()(pred, target, torch.ones(num_boxes, 4), avg_factor=2, reduction_override='sum')
+
+
+def test_zero_avg_factor_gives_zero_not_nan():
+    # 2.28 divides by avg_factor + float32 eps: 0 / (0 + eps) = 0, and 1 / (0.5 + eps) ~ 2
+    assert weight_reduce_loss(torch.zeros(3), None, 'mean', avg_factor=0).item() == 0.
+    assert weight_reduce_loss(torch.ones(1), None, 'mean', avg_factor=0.5).item() == pytest.approx(2.)
+
 def test_regression_shape_mismatch_raises():
     with pytest.raises(ValueError, match='same shape'):
         L1Loss()(torch.zeros(2, 4), torch.zeros(2, 3))
