@@ -6,6 +6,7 @@ import torch
 from mmcv import ConfigDict
 
 from mmdet_lite.models import build_head, build_roi_extractor
+from mmdet_lite.models.builder import LOSSES
 
 
 def _extractor_cfg(finest_scale=56):
@@ -145,3 +146,40 @@ def test_simple_test_without_proposals_gives_empty_per_class_arrays():
     with torch.no_grad():
         results = head.simple_test(_feats(2), [torch.zeros(0, 5), torch.zeros(0, 5)], [_meta(), _meta()])
     assert [[r.shape for r in result] for result in results] == [[(0, 5)] * 3] * 2
+
+
+@LOSSES.register_module(force=True)
+class _TwoLogitsPerClassLoss(torch.nn.Module):
+    """A loss with 2.28's custom-head hooks: 2 logits per class + background, sigmoid scores, own accuracy."""
+    custom_cls_channels = True
+    custom_activation = True
+    custom_accuracy = True
+
+    def get_cls_channels(self, num_classes):
+        return 2 * num_classes + 1
+
+    def get_activation(self, cls_score):
+        return cls_score.sigmoid()
+
+    def get_accuracy(self, cls_score, labels):
+        return dict(acc_objectness=cls_score.new_tensor(50.), acc_classes=cls_score.new_tensor(25.))
+
+    def forward(self, cls_score, labels, weight=None, avg_factor=None, reduction_override=None):
+        return dict(loss_cls_objectness=cls_score.sum() * 0, loss_cls_classes=cls_score.sum() * 0)
+
+
+def test_bbox_head_custom_flags_default_to_false():
+    head = _bbox_head(num_classes=3)
+    assert (head.custom_cls_channels, head.custom_activation, head.custom_accuracy) == (False, False, False)
+    assert head.fc_cls.out_features == 4
+
+
+def test_bbox_head_defers_channels_scores_and_accuracy_to_a_custom_loss():
+    head = build_head(dict(_bbox_head_cfg(num_classes=3), loss_cls=dict(type='_TwoLogitsPerClassLoss')))
+    assert head.fc_cls.out_features == 7 and head.custom_accuracy
+    cls_score = torch.zeros(2, 7)
+    losses = head.loss(cls_score, None, torch.zeros(2, 5), torch.tensor([0, 3]), torch.ones(2), torch.zeros(2, 4),
+                       torch.zeros(2, 4))
+    assert list(losses) == ['loss_cls_objectness', 'loss_cls_classes', 'acc_objectness', 'acc_classes']
+    _, scores = head.get_bboxes(torch.tensor([[0., 0., 0., 4., 4.]]), torch.zeros(1, 7), None, None, 1.0)
+    assert scores.tolist() == [[0.5] * 7]  # sigmoid(0), not softmax's 1/7
