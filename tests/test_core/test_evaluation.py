@@ -63,3 +63,11 @@ def test_eval_map_gives_tpfp_fn_its_2_28_arguments_and_checks_them():
         eval_map([[DET]], annotations, dataset='det', logger='silent')
     with pytest.raises(ValueError, match='nproc must be at least one, got 0'):
         eval_map([[DET]], annotations, nproc=0, logger='silent')
+
+
+def test_eval_hooks_are_exported_from_core_as_in_2_x():
+    import mmdet_lite.core as core
+    from mmdet_lite.core import evaluation
+    from mmdet_lite.core.bbox import bbox_overlaps as tensor_bbox_overlaps
+    assert core.EvalHook is evaluation.EvalHook and core.DistEvalHook is evaluation.DistEvalHook
+    assert core.bbox_overlaps is tensor_bbox_overlaps
