@@ -48,7 +48,10 @@ class CustomDataset(Dataset):
     Raises:
         FileNotFoundError: ``ann_file`` or the ``img_prefix`` directory does not exist, or
             image files the pipeline reads are missing or empty (all listed at once).
-        ValueError: ``ann_file`` is not valid JSON, or no image is left after filtering.
+        ValueError: ``ann_file`` is not valid JSON.
+
+    Warns:
+        UserWarning: no image is left after filtering; the dataset is built empty, as in 2.x.
     """
 
     CLASSES = None
@@ -97,7 +100,8 @@ class CustomDataset(Dataset):
             if self.proposals is not None:
                 self.proposals = [self.proposals[i] for i in valid_inds]
         if len(self.data_infos) == 0:
-            raise ValueError(
+            # MMDetection 2.x builds an empty dataset; build_dataloader refuses to load from it
+            warnings.warn(
                 f'{self.__class__.__name__} built from ann_file {self.ann_file!r} holds no image'
                 + ('' if test_mode else
                    f' after filtering (filter_empty_gt={filter_empty_gt}, min_size=32, '

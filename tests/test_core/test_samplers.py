@@ -122,3 +122,30 @@ def test_a_misspelt_sampler_option_is_refused_naming_it(cfg):
     # add_gt_as_proposal (no s) used to be swallowed, leaving add_gt_as_proposals at True
     with pytest.raises(TypeError, match=f"{cfg['type']}.*unexpected keyword argument 'add_gt_as_proposal'"):
         build_sampler(dict(cfg, add_gt_as_proposal=False), context=object())
+
+
+def test_assign_result_random_respects_its_probabilities_and_seed():
+    first = AssignResult.random(num_preds=10, num_gts=3, rng=0)
+    again = AssignResult.random(num_preds=10, num_gts=3, rng=0)
+    assert torch.equal(first.gt_inds, again.gt_inds) and torch.equal(first.max_overlaps, again.max_overlaps)
+    assert first.num_preds == 10 and first.num_gts == 3
+    assert ((first.gt_inds >= -1) & (first.gt_inds <= 3)).all() and (first.gt_inds != 0).sum() <= 3
+    assert (first.max_overlaps[first.gt_inds == 0] == 0).all()
+    # every box assigned, none ignored, but at most G = 2 of the 5 can be: exactly 2 positives
+    full = AssignResult.random(num_preds=5, num_gts=2, p_assigned=1., p_ignore=0., p_use_label=True, rng=1)
+    assert (full.gt_inds > 0).sum() == 2 and (full.labels[full.gt_inds > 0] >= 0).all()
+    assert (full.labels[full.gt_inds == 0] == -1).all()
+    assert AssignResult.random(num_preds=4, num_gts=3, p_assigned=0., p_use_label=0., rng=2).labels is None
+    assert AssignResult.random(num_preds=4, num_gts=0, rng=3).gt_inds.tolist() == [0, 0, 0, 0]
+
+
+def test_sampling_result_random_samples_its_random_assignment():
+    torch.manual_seed(0)
+    result = SamplingResult.random(rng=0, num_preds=10, num_gts=3, p_assigned=1., p_ignore=0.)
+    # 3 positives (at most G are assigned), the other 7 boxes are negatives; 32 slots leave room for all
+    assert (len(result.pos_inds), len(result.neg_inds)) == (3, 7)
+    assert result.pos_gt_bboxes.shape == (3, 4) and result.num_gts == 3
+    boxes = result.bboxes
+    assert ((boxes >= 0) & (boxes < 1)).all() and (boxes[:, 2:] >= boxes[:, :2]).all()
+    with pytest.raises(TypeError, match='rng must be None, an int or a numpy RandomState'):
+        SamplingResult.random(rng='seed')

@@ -164,11 +164,12 @@ def test_missing_ann_file_and_image_directory_are_named(tmp_path, coco_files):
         CocoDataset(coco_files[0], [], img_prefix=str(tmp_path / 'no_such_dir'))
 
 
-def test_dataset_empty_after_filtering_is_a_clear_error(tmp_path):
+def test_dataset_empty_after_filtering_is_built_empty_with_a_clear_warning(tmp_path):
     images = [dict(id=1, file_name='a.jpg', width=80, height=64)]
     ann = write_coco(tmp_path, 'empty.json', 'imgs', images, [], COCO_CATEGORIES)
-    with pytest.raises(ValueError, match=r'CocoDataset.*empty\.json.*no image after filtering'):
-        CocoDataset(str(ann), [], img_prefix=str(tmp_path / 'imgs'))
+    with pytest.warns(UserWarning, match=r'CocoDataset.*empty\.json.*no image after filtering'):
+        dataset = CocoDataset(str(ann), [], img_prefix=str(tmp_path / 'imgs'))
+    assert len(dataset) == 0 and dataset.flag.shape == (0, )
 
 
 def test_duplicate_annotation_ids_are_refused(tmp_path):

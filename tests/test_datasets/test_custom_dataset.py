@@ -129,3 +129,10 @@ def test_middle_format_json_syntax_error_names_file_line_and_column(tmp_path):
     with pytest.raises(ValueError, match=f"^{ann} is not valid JSON: Expecting ',' delimiter at "
                                          'line 2, column 2$'):
         CustomDataset(str(ann), [], classes=('x',))
+
+
+def test_custom_dataset_without_images_is_built_empty_with_a_warning(tmp_path):
+    mmcv.dump([], str(tmp_path / 'none.pkl'))
+    with pytest.warns(UserWarning, match=r"none\.pkl' holds no image$"):
+        dataset = CustomDataset(str(tmp_path / 'none.pkl'), [], classes=('x', ), test_mode=True)
+    assert len(dataset) == 0 and dataset.data_infos == []

@@ -1,6 +1,7 @@
 """Pipeline transforms: hand-computed shapes and boxes, round trips, seeded randomness."""
 import copy
 
+import mmcv
 import numpy as np
 import pytest
 import torch
@@ -85,6 +86,18 @@ def test_resize_value_mode_and_ratio_range():
     np.random.seed(7)
     assert ratio_resize(make_results())['scale'] == (int(100 * ratio), int(50 * ratio))
 
+
+
+def test_resize_scales_seg_fields_with_nearest_interpolation():
+    seg = np.arange(24, dtype=np.uint8).reshape(4, 6)
+    results = make_results(4, 6, boxes=np.zeros((0, 4)))
+    results.update(gt_semantic_seg=seg, seg_fields=['gt_semantic_seg'])
+    up = Resize(img_scale=(12, 8), keep_ratio=True)(copy.deepcopy(results))
+    # factor 2: each label becomes a 2x2 block, no new values in between
+    np.testing.assert_array_equal(up['gt_semantic_seg'], seg.repeat(2, axis=0).repeat(2, axis=1))
+    down = Resize(img_scale=(3, 2), keep_ratio=False)(results)
+    # factor 1/2: nearest takes source pixel floor(2 * x), i.e. rows and columns 0, 2, 4
+    np.testing.assert_array_equal(down['gt_semantic_seg'], seg[::2, ::2])
 
 def test_resize_rejects_both_scale_and_scale_factor():
     results = make_results()
@@ -262,3 +275,15 @@ def test_loading_errors_name_the_file(tmp_path):
     assert ok['img'].shape == (64, 80, 3) and ok['ori_filename'] == 'whole.jpg'
     with pytest.raises(NotImplementedError, match='with_mask'):
         LoadAnnotations(with_mask=True)
+
+
+
+def test_load_image_channel_order_bgr_by_default_or_rgb(tmp_path):
+    bgr = np.zeros((2, 3, 3), np.uint8)
+    bgr[..., 0], bgr[..., 1], bgr[..., 2] = 10, 20, 30
+    mmcv.imwrite(bgr, str(tmp_path / 'px.png'))  # cv2 writes the array as BGR
+    info = dict(img_prefix=str(tmp_path), img_info=dict(filename='px.png'))
+    assert LoadImageFromFile()(dict(info))['img'][0, 0].tolist() == [10, 20, 30]
+    assert LoadImageFromFile(channel_order='rgb')(dict(info))['img'][0, 0].tolist() == [30, 20, 10]
+    with pytest.raises(ValueError, match="channel_order must be 'bgr' or 'rgb', got 'rbg'"):
+        LoadImageFromFile(channel_order='rbg')

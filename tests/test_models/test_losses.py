@@ -53,6 +53,30 @@ def test_softmax_ignore_index_and_class_weight():
     assert weighted(logits, labels).item() == pytest.approx(3 * LOG2 + softplus(-2))
 
 
+
+def test_softmax_avg_non_ignore_averages_over_kept_labels_only():
+    logits, labels = torch.zeros(3, 3), torch.tensor([0, 1, 2])  # CE of every row: log 3
+    with pytest.warns(UserWarning, match=r'ignore_index=2\) averages over all labels'):
+        plain = CrossEntropyLoss(ignore_index=2)
+    non_ignore = CrossEntropyLoss(ignore_index=2, avg_non_ignore=True)
+    assert plain(logits, labels).item() == pytest.approx(2 * math.log(3) / 3)
+    assert non_ignore(logits, labels).item() == pytest.approx(2 * math.log(3) / 2)
+    # an explicit avg_factor wins, as in 2.28
+    assert non_ignore(logits, labels, avg_factor=4).item() == pytest.approx(2 * math.log(3) / 4)
+    assert 'avg_non_ignore=True' in repr(non_ignore)
+
+
+def test_sigmoid_avg_non_ignore_counts_valid_elements():
+    logits, labels = torch.zeros(2, 2), torch.tensor([0, -100])  # BCE of every element: log 2
+    # row 1 is ignored: 2 valid of 4 elements
+    assert CrossEntropyLoss(use_sigmoid=True)(logits, labels).item() == pytest.approx(2 * LOG2 / 4)
+    assert CrossEntropyLoss(use_sigmoid=True, avg_non_ignore=True)(logits, labels).item() == pytest.approx(LOG2)
+
+
+def test_no_avg_non_ignore_warning_without_ignore_index(recwarn):
+    CrossEntropyLoss()
+    assert not [w for w in recwarn if 'avg_non_ignore' in str(w.message)]
+
 def test_sigmoid_rpn_style_labels_background_is_zero_row():
     loss_fn = build_loss(dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0))
     logits = torch.tensor([[2.], [2.], [-1.]])
@@ -123,6 +147,20 @@ def test_empty_targets_give_zero_with_gradient(loss_cls):
         loss.backward()
     assert pred.grad.shape == (0, 4)
 
+
+
+@pytest.mark.parametrize('loss_cls', [L1Loss, SmoothL1Loss])
+@pytest.mark.parametrize('num_boxes', [0, 2])
+def test_avg_factor_with_sum_raises_even_for_empty_inputs(loss_cls, num_boxes):
+    pred, target = torch.zeros(num_boxes, 4), torch.ones(num_boxes, 4)
+    with pytest.raises(ValueError, match='avg_factor can not be used with reduction="sum"; got avg_factor=2'):
+        loss_cls()(pred, target, torch.ones(num_boxes, 4), avg_factor=2, reduction_override='sum')
+
+
+def test_zero_avg_factor_gives_zero_not_nan():
+    # 2.28 divides by avg_factor + float32 eps: 0 / (0 + eps) = 0, and 1 / (0.5 + eps) ~ 2
+    assert weight_reduce_loss(torch.zeros(3), None, 'mean', avg_factor=0).item() == 0.
+    assert weight_reduce_loss(torch.ones(1), None, 'mean', avg_factor=0.5).item() == pytest.approx(2.)
 
 def test_regression_shape_mismatch_raises():
     with pytest.raises(ValueError, match='same shape'):

@@ -66,3 +66,23 @@ def test_fpn_init_is_xavier_uniform_with_zero_bias():
     bound = (6.0 / (256 * 9 + 256 * 9))**0.5
     assert weight.abs().max() <= bound and weight.abs().max() > 0.9 * bound
     assert torch.count_nonzero(neck.fpn_convs[0].conv.bias) == 0
+
+
+def test_end_level_of_the_last_input_is_inclusive_and_keeps_state_dict_keys():
+    last = build_neck(dict(type='FPN', in_channels=IN_CHANNELS, out_channels=4, num_outs=5, end_level=3))
+    default = build_neck(dict(type='FPN', in_channels=IN_CHANNELS, out_channels=4, num_outs=5))
+    assert last.backbone_end_level == 4 and len(last.lateral_convs) == 4
+    assert list(last.state_dict()) == list(default.state_dict())
+
+
+def test_end_level_before_the_last_input_uses_inputs_start_to_end_level():
+    neck = build_neck(dict(type='FPN', in_channels=IN_CHANNELS, out_channels=4, num_outs=2, start_level=1,
+                           end_level=2))
+    assert [c.conv.in_channels for c in neck.lateral_convs] == [16, 32]
+    assert [tuple(o.shape) for o in neck(_inputs())] == [(1, 4, 16, 20), (1, 4, 8, 10)]
+
+
+@pytest.mark.parametrize('end_level, num_outs', [(4, 5), (2, 2), (2, 4)])
+def test_end_level_out_of_range_or_with_extra_levels_is_refused(end_level, num_outs):
+    with pytest.raises(ValueError, match=f'end_level={end_level}'):
+        build_neck(dict(type='FPN', in_channels=IN_CHANNELS, out_channels=4, num_outs=num_outs, end_level=end_level))

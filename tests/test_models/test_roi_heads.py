@@ -1,16 +1,21 @@
 """RoI extractor level mapping and RCNN loss normalisation with hand-computed numbers."""
 import math
 
+import numpy as np
 import torch
 from mmcv import ConfigDict
 
 from mmdet_lite.models import build_head, build_roi_extractor
+from mmdet_lite.models.builder import LOSSES
+
+
+def _extractor_cfg(finest_scale=56):
+    return dict(type='SingleRoIExtractor', roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
+                out_channels=2, featmap_strides=[4, 8, 16, 32], finest_scale=finest_scale)
 
 
 def _extractor(finest_scale=56):
-    return build_roi_extractor(dict(type='SingleRoIExtractor', roi_layer=dict(type='RoIAlign', output_size=7,
-                                                                               sampling_ratio=0),
-                                    out_channels=2, featmap_strides=[4, 8, 16, 32], finest_scale=finest_scale))
+    return build_roi_extractor(_extractor_cfg(finest_scale))
 
 
 def _square_rois(sides):
@@ -40,14 +45,17 @@ def test_empty_levels_still_give_gradient_to_all_levels():
     assert all(f.grad is not None for f in feats)
 
 
+def _bbox_head_cfg(num_classes=3):
+    return dict(type='Shared2FCBBoxHead', in_channels=2, fc_out_channels=8, roi_feat_size=7, num_classes=num_classes,
+                bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0., 0., 0., 0.],
+                                target_stds=[0.1, 0.1, 0.2, 0.2]),
+                reg_class_agnostic=False,
+                loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+                loss_bbox=dict(type='L1Loss', loss_weight=1.0))
+
+
 def _bbox_head(num_classes=3):
-    return build_head(dict(type='Shared2FCBBoxHead', in_channels=2, fc_out_channels=8, roi_feat_size=7,
-                           num_classes=num_classes,
-                           bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0., 0., 0., 0.],
-                                           target_stds=[0.1, 0.1, 0.2, 0.2]),
-                           reg_class_agnostic=False,
-                           loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-                           loss_bbox=dict(type='L1Loss', loss_weight=1.0)))
+    return build_head(_bbox_head_cfg(num_classes))
 
 
 def test_rcnn_losses_are_normalised_by_all_sampled_rois():
@@ -104,3 +112,74 @@ def test_get_bboxes_rescales_to_original_image_and_applies_score_threshold():
     assert labels.tolist() == [0]  # class 1 scores exp(0)/(e^4+2) = 0.018 < 0.05
     assert torch.allclose(dets[0, :4], torch.tensor([5., 5., 25., 25.]))
     assert torch.isclose(dets[0, 4], torch.tensor(math.exp(4) / (math.exp(4) + 2)))
+
+
+
+
+def _standard_roi_head(num_classes=3):
+    torch.manual_seed(0)
+    return build_head(dict(type='StandardRoIHead', bbox_roi_extractor=_extractor_cfg(),
+                           bbox_head=_bbox_head_cfg(num_classes),
+                           test_cfg=ConfigDict(score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5),
+                                               max_per_img=100))).eval()
+
+
+def _feats(num_imgs=1):
+    return [torch.rand(num_imgs, 2, 64 // s, 64 // s) for s in (4, 8, 16, 32)]
+
+
+def _meta(flip=False):
+    return dict(img_shape=(64, 64, 3), ori_shape=(64, 64, 3), scale_factor=np.array([1., 1., 1., 1.]),
+                flip=flip, flip_direction='horizontal')
+
+
+def test_aug_test_without_proposals_gives_empty_per_class_arrays():
+    head = _standard_roi_head(num_classes=3)
+    with torch.no_grad():
+        (result, ) = head.aug_test([_feats(), _feats()], [torch.zeros(0, 5)], [[_meta()], [_meta(flip=True)]])
+    assert [r.shape for r in result] == [(0, 5)] * 3
+    assert all(r.dtype == np.float32 for r in result)
+
+
+def test_simple_test_without_proposals_gives_empty_per_class_arrays():
+    head = _standard_roi_head(num_classes=3)
+    with torch.no_grad():
+        results = head.simple_test(_feats(2), [torch.zeros(0, 5), torch.zeros(0, 5)], [_meta(), _meta()])
+    assert [[r.shape for r in result] for result in results] == [[(0, 5)] * 3] * 2
+
+
+@LOSSES.register_module(force=True)
+class _TwoLogitsPerClassLoss(torch.nn.Module):
+    """A loss with 2.28's custom-head hooks: 2 logits per class + background, sigmoid scores, own accuracy."""
+    custom_cls_channels = True
+    custom_activation = True
+    custom_accuracy = True
+
+    def get_cls_channels(self, num_classes):
+        return 2 * num_classes + 1
+
+    def get_activation(self, cls_score):
+        return cls_score.sigmoid()
+
+    def get_accuracy(self, cls_score, labels):
+        return dict(acc_objectness=cls_score.new_tensor(50.), acc_classes=cls_score.new_tensor(25.))
+
+    def forward(self, cls_score, labels, weight=None, avg_factor=None, reduction_override=None):
+        return dict(loss_cls_objectness=cls_score.sum() * 0, loss_cls_classes=cls_score.sum() * 0)
+
+
+def test_bbox_head_custom_flags_default_to_false():
+    head = _bbox_head(num_classes=3)
+    assert (head.custom_cls_channels, head.custom_activation, head.custom_accuracy) == (False, False, False)
+    assert head.fc_cls.out_features == 4
+
+
+def test_bbox_head_defers_channels_scores_and_accuracy_to_a_custom_loss():
+    head = build_head(dict(_bbox_head_cfg(num_classes=3), loss_cls=dict(type='_TwoLogitsPerClassLoss')))
+    assert head.fc_cls.out_features == 7 and head.custom_accuracy
+    cls_score = torch.zeros(2, 7)
+    losses = head.loss(cls_score, None, torch.zeros(2, 5), torch.tensor([0, 3]), torch.ones(2), torch.zeros(2, 4),
+                       torch.zeros(2, 4))
+    assert list(losses) == ['loss_cls_objectness', 'loss_cls_classes', 'acc_objectness', 'acc_classes']
+    _, scores = head.get_bboxes(torch.tensor([[0., 0., 0., 4., 4.]]), torch.zeros(1, 7), None, None, 1.0)
+    assert scores.tolist() == [[0.5] * 7]  # sigmoid(0), not softmax's 1/7

@@ -1,13 +1,14 @@
 """VOC-style mean average precision (``eval_map``), as ``CustomDataset.evaluate`` uses it.
 
-Boxes are x1y1x2y2 with areas ``(x2 - x1) * (y2 - y1)`` (no +1).
+Boxes are x1y1x2y2 with areas ``(x2 - x1) * (y2 - y1)``, or ``(x2 - x1 + 1) * (y2 - y1 + 1)`` with
+``use_legacy_coordinate`` (MMDetection 1.x).
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmcv.utils import print_log
 
-from .bbox_overlaps import bbox_overlaps
+from .bbox_overlaps import bbox_overlaps, box_areas
 
 AreaRange = Tuple[Optional[float], Optional[float]]
 
@@ -45,13 +46,14 @@ def average_precision(recalls: np.ndarray, precisions: np.ndarray,
     return float(ap[0]) if squeeze else ap
 
 
-def _areas(bboxes: np.ndarray) -> np.ndarray:
-    return (bboxes[:, 2] - bboxes[:, 0]) * (bboxes[:, 3] - bboxes[:, 1])
+# datasets whose default tp/fp function (2.28's tpfp_imagenet / tpfp_openimages) is not implemented
+_UNSUPPORTED_DATASETS = ('det', 'vid', 'oid_challenge', 'oid_v6')
 
 
 def tpfp_default(det_bboxes: np.ndarray, gt_bboxes: np.ndarray,
                  gt_bboxes_ignore: Optional[np.ndarray] = None, iou_thr: float = 0.5,
-                 area_ranges: Optional[List[AreaRange]] = None) -> Tuple[np.ndarray, np.ndarray]:
+                 area_ranges: Optional[List[AreaRange]] = None, use_legacy_coordinate: bool = False,
+                 **kwargs) -> Tuple[np.ndarray, np.ndarray]:
     """True/false positives of one image and class.
 
     Each detection, in descending score order, matches the GT of highest IoU; it is a TP if
@@ -64,10 +66,13 @@ def tpfp_default(det_bboxes: np.ndarray, gt_bboxes: np.ndarray,
         gt_bboxes: (G, 4).
         gt_bboxes_ignore: (J, 4).
         area_ranges: S (min_area, max_area) ranges, default one unbounded range.
+        use_legacy_coordinate: areas and IoUs with ``w = x2 - x1 + 1`` (MMDetection 1.x).
+        kwargs: ignored; 2.28's ``eval_map`` hands its OpenImages options to every ``tpfp_fn``.
 
     Returns:
         tp, fp: (S, D) float32 0/1 arrays, in the input order of ``det_bboxes``.
     """
+    extra_length = 1. if use_legacy_coordinate else 0.
     gt_bboxes_ignore = np.zeros((0, 4), np.float32) if gt_bboxes_ignore is None \
         else gt_bboxes_ignore
     gt_ignore = np.concatenate([np.zeros(len(gt_bboxes), bool), np.ones(len(gt_bboxes_ignore),
@@ -77,12 +82,12 @@ def tpfp_default(det_bboxes: np.ndarray, gt_bboxes: np.ndarray,
     num_dets = det_bboxes.shape[0]
     tp = np.zeros((len(area_ranges), num_dets), dtype=np.float32)
     fp = np.zeros((len(area_ranges), num_dets), dtype=np.float32)
-    det_areas = _areas(det_bboxes)
+    det_areas = box_areas(det_bboxes, extra_length)
     if len(all_gts) == 0:
         for k, (min_area, max_area) in enumerate(area_ranges):
             fp[k] = 1 if min_area is None else (det_areas >= min_area) & (det_areas < max_area)
         return tp, fp
-    ious = bbox_overlaps(det_bboxes[:, :4], all_gts)
+    ious = bbox_overlaps(det_bboxes[:, :4], all_gts, use_legacy_coordinate=use_legacy_coordinate)
     ious_max, ious_argmax = ious.max(axis=1), ious.argmax(axis=1)
     order = np.argsort(-det_bboxes[:, -1], kind='stable')
     matched = ious_max >= iou_thr
@@ -91,7 +96,7 @@ def tpfp_default(det_bboxes: np.ndarray, gt_bboxes: np.ndarray,
             gt_out = np.zeros(len(all_gts), bool)
             det_in_range = np.ones(num_dets, bool)
         else:
-            gt_areas = _areas(all_gts)
+            gt_areas = box_areas(all_gts, extra_length)
             gt_out = (gt_areas < min_area) | (gt_areas >= max_area)
             det_in_range = (det_areas >= min_area) & (det_areas < max_area)
         counted = matched & ~(gt_ignore | gt_out)[ious_argmax]
@@ -119,8 +124,10 @@ def get_cls_results(det_results: Sequence[Sequence[np.ndarray]], annotations: Se
 
 def eval_map(det_results: Sequence[Sequence[np.ndarray]], annotations: Sequence[Dict],
              scale_ranges: Optional[List[Tuple[float, float]]] = None, iou_thr: float = 0.5,
-             dataset: Optional[Union[str, Sequence[str]]] = None, logger=None,
-             tpfp_fn=None, nproc: int = 4) -> Tuple[Union[float, List[float]], List[Dict]]:
+             ioa_thr: Optional[float] = None, dataset: Optional[Union[str, Sequence[str]]] = None,
+             logger=None, tpfp_fn: Optional[Callable] = None, nproc: int = 4,
+             use_legacy_coordinate: bool = False,
+             use_group_of: bool = False) -> Tuple[Union[float, List[float]], List[Dict]]:
     """Mean AP over classes at one IoU threshold.
 
     Args:
@@ -128,8 +135,15 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]], annotations: Sequence[
         annotations: per image, ``bboxes`` (k, 4), ``labels`` (k,), optional
             ``bboxes_ignore`` / ``labels_ignore``.
         scale_ranges: (min_side, max_side) ranges; areas are their squares.
+        iou_thr: IoU a detection needs to match a GT.
+        ioa_thr: OpenImages' IoA threshold; given to ``tpfp_fn`` as ``ioa_thr=`` when not None.
         dataset: class names, or ``'voc07'`` for the 11-point AP.
-        nproc: accepted for MMDetection compatibility; evaluation runs in this process.
+        logger: where the summary table goes (``'silent'``: nowhere).
+        tpfp_fn: ``fn(dets, gts, gts_ignore, iou_thr, area_ranges, use_legacy_coordinate)`` ->
+            (tp, fp); default :func:`tpfp_default`.
+        nproc: must be positive, as in MMDetection; evaluation runs in this process.
+        use_legacy_coordinate: areas and IoUs with ``w = x2 - x1 + 1`` (MMDetection 1.x).
+        use_group_of: OpenImages group-of matching; not implemented (ValueError when True).
 
     Returns:
         mean AP (a list per scale range when ``scale_ranges``), and per class a dict with
@@ -138,7 +152,16 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]], annotations: Sequence[
     if len(det_results) != len(annotations):
         raise ValueError(f'{len(det_results)} detection results for {len(annotations)} '
                          f'annotations')
-    tpfp_fn = tpfp_fn or tpfp_default
+    if use_group_of or (tpfp_fn is None and dataset in _UNSUPPORTED_DATASETS):
+        raise ValueError(f'the ImageNet / OpenImages tp-fp rules (dataset={dataset!r}, use_group_of='
+                         f'{use_group_of}) are not implemented in mmdet_lite; pass tpfp_fn')
+    tpfp_fn = tpfp_default if tpfp_fn is None else tpfp_fn
+    if not callable(tpfp_fn):
+        raise ValueError(f'tpfp_fn has to be a function or None, but got {tpfp_fn}')
+    if nproc <= 0:
+        raise ValueError(f'nproc must be at least one, got {nproc}')
+    extra_length = 1. if use_legacy_coordinate else 0.
+    tpfp_kwargs = {} if ioa_thr is None else dict(ioa_thr=ioa_thr)
     num_classes = len(det_results[0])
     area_ranges = [(lo**2, hi**2) for lo, hi in scale_ranges] if scale_ranges else None
     num_scales = len(scale_ranges) if scale_ranges else 1
@@ -146,14 +169,14 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]], annotations: Sequence[
     eval_results = []
     for class_id in range(num_classes):
         cls_dets, cls_gts, cls_gts_ignore = get_cls_results(det_results, annotations, class_id)
-        tpfp = [tpfp_fn(d, g, i, iou_thr, area_ranges)
+        tpfp = [tpfp_fn(d, g, i, iou_thr, area_ranges, use_legacy_coordinate, **tpfp_kwargs)
                 for d, g, i in zip(cls_dets, cls_gts, cls_gts_ignore)]
         num_gts = np.zeros(num_scales, dtype=int)
         for gts in cls_gts:
             if area_ranges is None:
                 num_gts[0] += len(gts)
             else:
-                gt_areas = _areas(gts)
+                gt_areas = box_areas(gts, extra_length)
                 num_gts += np.array([((gt_areas >= lo) & (gt_areas < hi)).sum()
                                      for lo, hi in area_ranges])
         dets = np.vstack(cls_dets) if cls_dets else np.zeros((0, 5), np.float32)

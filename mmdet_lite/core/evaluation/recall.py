@@ -32,7 +32,8 @@ def _greedy_matched_ious(ious: np.ndarray) -> np.ndarray:
 
 def eval_recalls(gts: Sequence[np.ndarray], proposals: Sequence[np.ndarray],
                  proposal_nums: Union[int, Sequence[int], None] = None,
-                 iou_thrs: Union[float, Sequence[float]] = 0.5, logger=None) -> np.ndarray:
+                 iou_thrs: Union[float, Sequence[float]] = 0.5, logger=None,
+                 use_legacy_coordinate: bool = False) -> np.ndarray:
     """Recall of the top proposals of every image.
 
     Args:
@@ -40,6 +41,8 @@ def eval_recalls(gts: Sequence[np.ndarray], proposals: Sequence[np.ndarray],
         proposals: per image (P_i, 4 or 5) proposals, sorted by score when 5 columns.
         proposal_nums: top-k cut-offs (default: all proposals).
         iou_thrs: IoU thresholds.
+        logger: where the recall table goes (``print_log``'s ``logger``).
+        use_legacy_coordinate: IoUs with ``w = x2 - x1 + 1`` (MMDetection 1.x).
 
     Returns:
         (len(proposal_nums), len(iou_thrs)) recalls.
@@ -57,7 +60,7 @@ def eval_recalls(gts: Sequence[np.ndarray], proposals: Sequence[np.ndarray],
         if proposal.shape[1] == 5:
             proposal = proposal[np.argsort(-proposal[:, 4], kind='stable')]
         gt = np.asarray(gt, dtype=np.float32).reshape(-1, 4)
-        ious = bbox_overlaps(gt, proposal[:, :4])
+        ious = bbox_overlaps(gt, proposal[:, :4], use_legacy_coordinate=use_legacy_coordinate)
         matched.append(np.stack([_greedy_matched_ious(ious[:, :num]) for num in proposal_nums]))
     all_matched = np.concatenate(matched, axis=1) if matched else np.zeros((len(proposal_nums), 0))
     total_gts = max(all_matched.shape[1], 1)

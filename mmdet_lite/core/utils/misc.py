@@ -1,6 +1,7 @@
-"""Small helpers shared by heads: apply a function over images/levels, scatter back into a full tensor."""
+"""Small helpers shared by heads: apply a function over images/levels, scatter back into a full tensor,
+select one image of multi-level outputs, keep the top-scoring (box, class) pairs."""
 from functools import partial
-from typing import Any, Callable, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -34,3 +35,48 @@ def unmap(data: torch.Tensor, count: int, inds: torch.Tensor, fill: float = 0) -
     ret = data.new_full((count, ) + tuple(data.shape[1:]), fill)
     ret[index] = data
     return ret
+
+
+def select_single_mlvl(mlvl_tensors: Sequence[torch.Tensor], batch_id: int,
+                       detach: bool = True) -> List[torch.Tensor]:
+    """Image ``batch_id`` of each level: L tensors (N, ...) -> L tensors (...), detached by default."""
+    if not isinstance(mlvl_tensors, (list, tuple)):
+        raise TypeError(f'mlvl_tensors must be a list or tuple of per-level tensors, got {type(mlvl_tensors)}')
+    if detach:
+        return [level[batch_id].detach() for level in mlvl_tensors]
+    return [level[batch_id] for level in mlvl_tensors]
+
+
+Results = Union[dict, list, torch.Tensor]
+
+
+def filter_scores_and_topk(scores: torch.Tensor, score_thr: float, topk: int, results: Optional[Results] = None
+                           ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, Optional[Results]]:
+    """Keep the (box, class) pairs scoring above ``score_thr``, at most the ``topk`` best.
+
+    Args:
+        scores: (B, K) scores of B boxes for K classes.
+        score_thr: pairs with score <= this are dropped.
+        topk: largest number of pairs kept.
+        results: a (B, ...) tensor, or a list or dict of them, filtered like the boxes.
+
+    Returns:
+        scores (k,) descending, labels (k,) class of each pair, keep_idxs (k,) box of each pair, and
+        ``results`` indexed by ``keep_idxs`` (None without ``results``); k = min(topk, pairs above thr).
+    """
+    valid_mask = scores > score_thr
+    valid_idxs = torch.nonzero(valid_mask)  # (V, 2) = (box, class)
+    num_topk = min(topk, valid_idxs.size(0))
+    sorted_scores, order = scores[valid_mask].sort(descending=True, stable=True)
+    keep_idxs, labels = valid_idxs[order[:num_topk]].unbind(dim=1)
+    if results is None:
+        filtered_results = None
+    elif isinstance(results, dict):
+        filtered_results = {key: value[keep_idxs] for key, value in results.items()}
+    elif isinstance(results, list):
+        filtered_results = [value[keep_idxs] for value in results]
+    elif isinstance(results, torch.Tensor):
+        filtered_results = results[keep_idxs]
+    else:
+        raise TypeError(f'results must be a dict, list or Tensor, got {type(results)}')
+    return sorted_scores[:num_topk], labels, keep_idxs, filtered_results

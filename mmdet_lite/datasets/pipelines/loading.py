@@ -16,8 +16,9 @@ class CorruptImageError(ValueError):
 class LoadImageFromFile:
     """Load an image from ``results['img_prefix']/results['img_info']['filename']``.
 
-    Adds ``filename``, ``ori_filename``, ``img`` (H, W, 3) uint8 BGR (float32 with
-    ``to_float32``), ``img_shape``, ``ori_shape`` and ``img_fields=['img']``.
+    Adds ``filename``, ``ori_filename``, ``img`` (H, W, 3) uint8 in ``channel_order``
+    (``'bgr'``, the default, or ``'rgb'``; float32 with ``to_float32``), ``img_shape``,
+    ``ori_shape`` and ``img_fields=['img']``.
 
     Raises:
         FileNotFoundError: the file does not exist (message names it).
@@ -25,10 +26,13 @@ class LoadImageFromFile:
             (message names the file).
     """
 
-    def __init__(self, to_float32: bool = False, color_type: str = 'color',
+    def __init__(self, to_float32: bool = False, color_type: str = 'color', channel_order: str = 'bgr',
                  file_client_args: Optional[dict] = None) -> None:
+        if channel_order not in ('bgr', 'rgb'):
+            raise ValueError(f"channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
         self.to_float32 = to_float32
         self.color_type = color_type
+        self.channel_order = channel_order
         self.file_client_args = dict(backend='disk') if file_client_args is None \
             else file_client_args.copy()
         self.file_client = None
@@ -45,7 +49,7 @@ class LoadImageFromFile:
         img_bytes = self.file_client.get(filename)
         if len(img_bytes) == 0:  # OpenCV's own error would not name the file
             raise CorruptImageError(f'image file {filename!r} is empty (0 bytes)')
-        img = mmcv.imfrombytes(img_bytes, flag=self.color_type)
+        img = mmcv.imfrombytes(img_bytes, flag=self.color_type, channel_order=self.channel_order)
         if img is None:  # OpenCV returns None for undecodable and truncated files
             raise CorruptImageError(f'cannot decode image file {filename!r} '
                                     f'({len(img_bytes)} bytes): unreadable or truncated image')
@@ -61,7 +65,8 @@ class LoadImageFromFile:
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(to_float32={self.to_float32}, '
-                f"color_type='{self.color_type}', file_client_args={self.file_client_args})")
+                f"color_type='{self.color_type}', channel_order='{self.channel_order}', "
+                f'file_client_args={self.file_client_args})')
 
 
 @PIPELINES.register_module()

@@ -24,7 +24,9 @@ class Resize:
     Adds ``img_shape``, ``pad_shape``, ``scale_factor`` (4,) float32 ``[w_s, h_s, w_s, h_s]``
     with ``w_s = new_w / w``, ``keep_ratio``, ``scale``, ``scale_idx``. Boxes in
     ``bbox_fields`` are multiplied by ``scale_factor`` and, with ``bbox_clip_border``,
-    clipped to ``[0, W] x [0, H]``.
+    clipped to ``[0, W] x [0, H]``. Maps in ``seg_fields`` (``gt_semantic_seg``) are resized
+    like the image with nearest interpolation (2.x writes every one to ``gt_semantic_seg``;
+    here each keeps its key).
     """
 
     def __init__(self, img_scale: Optional[Union[Scale, List[Scale]]] = None,
@@ -118,6 +120,17 @@ class Resize:
                 bboxes[:, 1::2] = np.clip(bboxes[:, 1::2], 0, img_h)
             results[key] = bboxes
 
+    def _resize_seg(self, results: Dict) -> None:
+        """Resize each (H, W) map in ``seg_fields`` to ``img_shape`` the way the image was, with
+        nearest-neighbour interpolation so labels stay labels."""
+        for key in results.get('seg_fields', []):
+            if self.keep_ratio:
+                results[key] = mmcv.imrescale(results[key], results['scale'], interpolation='nearest',
+                                              backend=self.backend)
+            else:
+                results[key] = mmcv.imresize(results[key], results['scale'], interpolation='nearest',
+                                             backend=self.backend)
+
     def __call__(self, results: Dict) -> Dict:
         if 'scale' not in results:
             if 'scale_factor' in results:
@@ -138,6 +151,7 @@ class Resize:
             self._random_scale(results)
         self._resize_img(results)
         self._resize_bboxes(results)
+        self._resize_seg(results)
         return results
 
     def __repr__(self) -> str:

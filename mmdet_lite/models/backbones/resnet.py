@@ -5,16 +5,17 @@ default strides, and ``base_channels * 2**i * expansion`` output channels.
 """
 import os.path as osp
 import warnings
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_conv_layer, build_norm_layer
-from mmcv.runner import BaseModule, Sequential
+from mmcv.runner import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..builder import BACKBONES
+from ..utils import ResLayer
 
 _URI_SCHEMES = ('torchvision://', 'modelzoo://', 'open-mmlab://', 'openmmlab://')
 
@@ -195,48 +196,6 @@ class Bottleneck(BaseModule):
             return out + identity
 
         return self.relu(_maybe_checkpointed(_inner_forward, x, self.with_cp))
-
-
-class ResLayer(Sequential):
-    """A stage of ``num_blocks`` blocks; the first one carries the stride and the ``downsample`` shortcut.
-
-    ``avg_down`` (ResNetV1d) downsamples the shortcut with an AvgPool before a stride-1 1x1 conv, so the
-    shortcut is ``downsample.{0: AvgPool2d, 1: conv, 2: norm}`` instead of ``downsample.{0: conv, 1: norm}``.
-    """
-
-    def __init__(self,
-                 block: type,
-                 inplanes: int,
-                 planes: int,
-                 num_blocks: int,
-                 stride: int = 1,
-                 dilation: int = 1,
-                 avg_down: bool = False,
-                 style: str = 'pytorch',
-                 with_cp: bool = False,
-                 conv_cfg: Optional[dict] = None,
-                 norm_cfg: dict = dict(type='BN'),
-                 init_cfg=None) -> None:
-        self.block = block
-        downsample = None
-        if stride != 1 or inplanes != planes * block.expansion:
-            layers: List[nn.Module] = []
-            conv_stride = stride
-            if avg_down:
-                conv_stride = 1
-                layers.append(nn.AvgPool2d(kernel_size=stride, stride=stride, ceil_mode=True,
-                                           count_include_pad=False))
-            layers += [
-                build_conv_layer(conv_cfg, inplanes, planes * block.expansion, 1, stride=conv_stride, bias=False),
-                build_norm_layer(norm_cfg, planes * block.expansion)[1],
-            ]
-            downsample = nn.Sequential(*layers)
-        common = dict(dilation=dilation, style=style, with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
-                      init_cfg=init_cfg)
-        blocks = [block(inplanes, planes, stride=stride, downsample=downsample, **common)]
-        inplanes = planes * block.expansion
-        blocks += [block(inplanes, planes, stride=1, **common) for _ in range(1, num_blocks)]
-        super().__init__(*blocks)
 
 
 @BACKBONES.register_module()

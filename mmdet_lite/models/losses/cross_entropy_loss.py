@@ -2,6 +2,7 @@
 
 Symbols: N samples, C classes (columns of the logits).
 """
+import warnings
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -20,11 +21,18 @@ def cross_entropy(pred: torch.Tensor,
                   reduction: str = 'mean',
                   avg_factor: Optional[float] = None,
                   class_weight: Optional[torch.Tensor] = None,
-                  ignore_index: Optional[int] = -100) -> torch.Tensor:
-    """Softmax cross entropy of (N, C) logits against (N,) class indices, weighted per sample."""
+                  ignore_index: Optional[int] = -100,
+                  avg_non_ignore: bool = False) -> torch.Tensor:
+    """Softmax cross entropy of (N, C) logits against (N,) class indices, weighted per sample.
+
+    With ``avg_non_ignore`` (and ``'mean'``, no ``avg_factor``) the mean is over the labels
+    that are not ``ignore_index``, as ``F.cross_entropy`` averages; else over all N.
+    """
     ignore_index = _DEFAULT_IGNORE if ignore_index is None else ignore_index
     loss = F.cross_entropy(pred, label, weight=class_weight, reduction='none',
                            ignore_index=ignore_index)
+    if avg_factor is None and avg_non_ignore and reduction == 'mean':
+        avg_factor = label.numel() - (label == ignore_index).sum().item()
     if weight is not None:
         weight = weight.float()
     return weight_reduce_loss(loss, weight=weight, reduction=reduction, avg_factor=avg_factor)
@@ -32,10 +40,11 @@ def cross_entropy(pred: torch.Tensor,
 
 def _expand_onehot_labels(labels: torch.Tensor, label_weights: Optional[torch.Tensor],
                           label_channels: int,
-                          ignore_index: int) -> Tuple[torch.Tensor, torch.Tensor]:
+                          ignore_index: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(N,) class indices -> (N, C) one-hot; labels outside [0, C) (background) give zero rows.
 
-    Rows with a negative or ``ignore_index`` label get zero weight.
+    Returns the one-hot labels, their (N, C) weights, and the (N, C) float valid mask: rows with
+    a negative or ``ignore_index`` label are invalid and get zero weight.
     """
     bin_labels = labels.new_zeros((labels.size(0), label_channels))
     valid_mask = (labels >= 0) & (labels != ignore_index)
@@ -46,7 +55,7 @@ def _expand_onehot_labels(labels: torch.Tensor, label_weights: Optional[torch.Te
         bin_label_weights = valid_mask
     else:
         bin_label_weights = label_weights.view(-1, 1).repeat(1, label_channels) * valid_mask
-    return bin_labels, bin_label_weights
+    return bin_labels, bin_label_weights, valid_mask
 
 
 def binary_cross_entropy(pred: torch.Tensor,
@@ -55,13 +64,22 @@ def binary_cross_entropy(pred: torch.Tensor,
                          reduction: str = 'mean',
                          avg_factor: Optional[float] = None,
                          class_weight: Optional[torch.Tensor] = None,
-                         ignore_index: Optional[int] = -100) -> torch.Tensor:
-    """Sigmoid BCE of (N, C) logits against (N, C) targets or (N,) class indices (one-hot)."""
+                         ignore_index: Optional[int] = -100,
+                         avg_non_ignore: bool = False) -> torch.Tensor:
+    """Sigmoid BCE of (N, C) logits against (N, C) targets or (N,) class indices (one-hot).
+
+    Elements whose label is negative or ``ignore_index`` get zero weight; with
+    ``avg_non_ignore`` (and ``'mean'``, no ``avg_factor``) the mean is over the others.
+    """
     ignore_index = _DEFAULT_IGNORE if ignore_index is None else ignore_index
     if pred.dim() != label.dim():
-        label, weight = _expand_onehot_labels(label, weight, pred.size(-1), ignore_index)
-    if weight is not None:
-        weight = weight.float()
+        label, weight, valid_mask = _expand_onehot_labels(label, weight, pred.size(-1), ignore_index)
+    else:
+        valid_mask = ((label >= 0) & (label != ignore_index)).float()
+        weight = valid_mask if weight is None else weight * valid_mask
+    if avg_factor is None and avg_non_ignore and reduction == 'mean':
+        avg_factor = valid_mask.sum().item()
+    weight = weight.float()
     loss = F.binary_cross_entropy_with_logits(pred, label.float(), pos_weight=class_weight,
                                               reduction='none')
     return weight_reduce_loss(loss, weight, reduction=reduction, avg_factor=avg_factor)
@@ -73,10 +91,12 @@ def mask_cross_entropy(pred: torch.Tensor,
                        reduction: str = 'mean',
                        avg_factor: Optional[float] = None,
                        class_weight: Optional[torch.Tensor] = None,
-                       ignore_index: Optional[int] = None) -> torch.Tensor:
+                       ignore_index: Optional[int] = None,
+                       avg_non_ignore: bool = False) -> torch.Tensor:
     """BCE of the (N, C, H, W) mask logits of each RoI's own class against (N, H, W) targets.
 
-    Returns a (1,) tensor (mean over all pixels, as MMDetection does).
+    Returns a (1,) tensor (mean over all pixels, as MMDetection does); ``avg_non_ignore`` has
+    no effect here (nothing is ignored), as in 2.28.
     """
     if ignore_index is not None:
         raise ValueError(f'ignore_index is not supported by mask_cross_entropy, got {ignore_index}')
@@ -99,6 +119,8 @@ class CrossEntropyLoss(nn.Module):
         class_weight: per-class weights (``pos_weight`` in sigmoid mode).
         ignore_index: label ignored by the loss (default -100 when None).
         loss_weight: multiplier of the loss.
+        avg_non_ignore: average a ``'mean'`` loss over the non-ignored labels only (2.28; the
+            default False averages over all and warns when ``ignore_index`` is set).
     """
 
     def __init__(self,
@@ -107,7 +129,8 @@ class CrossEntropyLoss(nn.Module):
                  reduction: str = 'mean',
                  class_weight: Optional[Sequence[float]] = None,
                  ignore_index: Optional[int] = None,
-                 loss_weight: float = 1.0) -> None:
+                 loss_weight: float = 1.0,
+                 avg_non_ignore: bool = False) -> None:
         super().__init__()
         if use_sigmoid and use_mask:
             raise ValueError('use_sigmoid and use_mask can not both be True')
@@ -118,6 +141,12 @@ class CrossEntropyLoss(nn.Module):
         self.loss_weight = loss_weight
         self.class_weight = class_weight
         self.ignore_index = ignore_index
+        self.avg_non_ignore = avg_non_ignore
+        if ignore_index is not None and not avg_non_ignore and reduction == 'mean':
+            warnings.warn(f'CrossEntropyLoss(ignore_index={ignore_index}) averages over all labels, '
+                          'ignored ones included (avg_non_ignore=False, the default); set '
+                          'avg_non_ignore=True to average over the non-ignored labels as '
+                          'F.cross_entropy does')
         if self.use_sigmoid:
             self.cls_criterion = binary_cross_entropy
         elif self.use_mask:
@@ -152,4 +181,7 @@ class CrossEntropyLoss(nn.Module):
         # in mask mode ``label`` is the (N, H, W) target and ``weight`` the (N,) RoI labels
         return self.loss_weight * self.cls_criterion(
             cls_score, label, weight, reduction=reduction, avg_factor=avg_factor,
-            class_weight=class_weight, ignore_index=ignore_index)
+            class_weight=class_weight, ignore_index=ignore_index, avg_non_ignore=self.avg_non_ignore)
+
+    def extra_repr(self) -> str:
+        return f'avg_non_ignore={self.avg_non_ignore}'

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from ..builder import LOSSES
-from .utils import check_reduction_override, weighted_loss
+from .utils import check_avg_factor, check_reduction_override, weighted_loss
 
 
 def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> None:
@@ -55,11 +55,13 @@ class _RegressionLoss(nn.Module):
                 reduction_override: Optional[str] = None) -> torch.Tensor:
         """Loss of (N, 4) ``pred`` against ``target`` with element ``weight``s.
 
-        ``avg_factor`` replaces the element count of the mean; empty targets give
-        ``pred.sum() * 0`` (zero, still connected to the graph).
+        ``avg_factor`` replaces the element count of the mean (with ``'sum'`` it raises ValueError,
+        empty inputs included, as in 2.28); empty targets give ``pred.sum() * 0`` (zero, still
+        connected to the graph; 2.28 gives NaN for an empty ``weight`` with a plain mean).
         """
         check_reduction_override(reduction_override)
         reduction = reduction_override if reduction_override else self.reduction
+        check_avg_factor(reduction, avg_factor)
         if target.numel() == 0 and reduction != 'none':
             # avoids the NaN of a mean over zero weighted elements
             return pred.sum() * 0

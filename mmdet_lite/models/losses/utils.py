@@ -28,21 +28,27 @@ def weight_reduce_loss(loss: torch.Tensor,
         loss: element-wise loss, any shape.
         weight: weights broadcastable to ``loss``.
         reduction: ``'none'``, ``'mean'`` or ``'sum'``.
-        avg_factor: with ``'mean'`` the result is ``sum(loss * weight) / avg_factor`` instead of a
-            plain mean; not allowed with ``'sum'``.
+        avg_factor: with ``'mean'`` the result is ``sum(loss * weight) / (avg_factor + eps)``
+            (eps = float32 eps) instead of a plain mean; not allowed with ``'sum'``.
 
     Returns:
         The reduced loss (a scalar unless ``reduction='none'``).
     """
+    check_avg_factor(reduction, avg_factor)
     if weight is not None:
         loss = loss * weight
     if avg_factor is None:
         return reduce_loss(loss, reduction)
     if reduction == 'mean':
-        return loss.sum() / avg_factor
-    if reduction != 'none':
-        raise ValueError(f'avg_factor can not be used with reduction={reduction!r}')
+        # eps keeps avg_factor = 0 (every label ignored) from dividing by zero, as in 2.28
+        return loss.sum() / (avg_factor + torch.finfo(torch.float32).eps)
     return loss
+
+
+def check_avg_factor(reduction: str, avg_factor: Optional[float]) -> None:
+    """Raise when ``avg_factor`` is given with ``reduction='sum'`` (it only divides a mean)."""
+    if avg_factor is not None and reduction == 'sum':
+        raise ValueError(f'avg_factor can not be used with reduction="sum"; got avg_factor={avg_factor}')
 
 
 def weighted_loss(loss_func: Callable) -> Callable:

@@ -22,7 +22,8 @@ class FPN(BaseModule):
     ``add_extra_convs``: False -> extra levels are ``max_pool2d(kernel 1, stride 2)`` of the last output;
     True/'on_input' -> a stride-2 3x3 conv on the last used backbone map, 'on_lateral' -> on the last lateral,
     'on_output' -> on the last FPN output; further extra levels convolve the previous one (after a ReLU if
-    ``relu_before_extra_convs``). ``end_level`` is exclusive (-1: all inputs), as in MMDetection 2.18.
+    ``relu_before_extra_convs``). ``end_level`` is the last input used, inclusive (-1: the last), as in
+    MMDetection 2.28 (2.18 read it as exclusive).
     """
 
     def __init__(self,
@@ -51,16 +52,17 @@ class FPN(BaseModule):
         self.fp16_enabled = False
         self.upsample_cfg = upsample_cfg.copy()
 
-        if end_level == -1:
+        if end_level == -1 or end_level == self.num_ins - 1:
             self.backbone_end_level = self.num_ins
             if num_outs < self.num_ins - start_level:
                 raise ValueError(f'num_outs={num_outs} must be >= {self.num_ins - start_level} '
                                  f'(inputs {self.num_ins} from start_level {start_level})')
         else:
-            self.backbone_end_level = end_level
-            if end_level > self.num_ins or num_outs != end_level - start_level:
-                raise ValueError(f'end_level={end_level} must be <= {self.num_ins} and num_outs={num_outs} '
-                                 f'must equal end_level - start_level = {end_level - start_level}')
+            # an end_level before the last input leaves no room for extra levels
+            self.backbone_end_level = end_level + 1
+            if not 0 <= end_level < self.num_ins or num_outs != end_level - start_level + 1:
+                raise ValueError(f'end_level={end_level} must be -1 or in [0, {self.num_ins}) and num_outs={num_outs} '
+                                 f'must equal end_level - start_level + 1 = {end_level - start_level + 1}')
         self.start_level = start_level
         self.end_level = end_level
 

@@ -179,7 +179,9 @@ class StandardRoIHead(BaseRoIHead):
     def aug_test_bboxes(self, feats: List[Sequence[torch.Tensor]], img_metas: List[List[dict]],
                         proposal_list: List[torch.Tensor], rcnn_test_cfg) -> Tuple[torch.Tensor, torch.Tensor]:
         """Batch-of-one test-time augmentation: proposals (in original-image pixels) are mapped into each
-        augmentation, boxes/scores are merged back (``merge_aug_bboxes``) and NMS'ed."""
+        augmentation, boxes/scores are merged back (``merge_aug_bboxes``) and NMS'ed.
+
+        Returns det_bboxes (k, 5) and det_labels (k,); no proposals give k = 0, as in MMDetection 2.28."""
         aug_bboxes, aug_scores = [], []
         for x, img_meta in zip(feats, img_metas):
             img_shape = img_meta[0]['img_shape']
@@ -188,12 +190,18 @@ class StandardRoIHead(BaseRoIHead):
             flip_direction = img_meta[0].get('flip_direction', 'horizontal')
             proposals = bbox_mapping(proposal_list[0][:, :4], img_shape, scale_factor, flip, flip_direction)
             rois = bbox2roi([proposals])
+            if rois.shape[0] == 0:
+                aug_bboxes.append(rois.new_zeros(0, 4))
+                aug_scores.append(rois.new_zeros(0, 1))
+                continue
             bbox_results = self._bbox_forward(x, rois)
             bboxes, scores = self.bbox_head.get_bboxes(rois, bbox_results['cls_score'], bbox_results['bbox_pred'],
                                                        img_shape, scale_factor, rescale=False, cfg=None)
             aug_bboxes.append(bboxes)
             aug_scores.append(scores)
         merged_bboxes, merged_scores = merge_aug_bboxes(aug_bboxes, aug_scores, img_metas, rcnn_test_cfg)
+        if merged_bboxes.shape[0] == 0:
+            return merged_bboxes.new_zeros(0, 5), merged_bboxes.new_zeros((0, ), dtype=torch.long)
         return multiclass_nms(merged_bboxes, merged_scores, rcnn_test_cfg['score_thr'], rcnn_test_cfg['nms'],
                               rcnn_test_cfg['max_per_img'])
 

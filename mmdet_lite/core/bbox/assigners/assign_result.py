@@ -1,7 +1,10 @@
 """Result of assigning N predicted boxes to G ground-truth boxes."""
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Union
 
+import numpy as np
 import torch
+
+from ..demodata import Rng, ensure_rng
 
 
 class AssignResult:
@@ -72,3 +75,47 @@ class AssignResult:
         self.max_overlaps = torch.cat([self.max_overlaps.new_ones(len(gt_labels)), self.max_overlaps])
         if self.labels is not None:
             self.labels = torch.cat([gt_labels, self.labels])
+
+    @classmethod
+    def random(cls,
+               num_preds: Optional[int] = None,
+               num_gts: Optional[int] = None,
+               p_ignore: float = 0.3,
+               p_assigned: float = 0.7,
+               p_use_label: Union[float, bool] = 0.5,
+               num_classes: int = 3,
+               rng: Rng = None) -> 'AssignResult':
+        """A random assignment, for tests and debugging (MMDetection 2.28's ``AssignResult.random``).
+
+        Args:
+            num_preds: N (default: random in [0, 16)).
+            num_gts: G (default: random in [0, 8)).
+            p_ignore: probability that an assigned box is ignored (-1) instead.
+            p_assigned: probability that a box is assigned; at most G boxes are.
+            p_use_label: probability of having labels (True: always).
+            num_classes: labels of assigned boxes are drawn from [0, num_classes).
+            rng: None (numpy's global state), a seed or a ``RandomState``.
+
+        Returns:
+            gt_inds (N,) in {-1, 0, 1..G}, max_overlaps (N,) uniform on assigned boxes (0 elsewhere),
+            labels (N,) (-1 where not positive) or None.
+        """
+        rng = ensure_rng(rng)
+        num_gts = rng.randint(0, 8) if num_gts is None else num_gts
+        num_preds = rng.randint(0, 16) if num_preds is None else num_preds
+        is_assigned = rng.rand(num_preds) < p_assigned
+        # keep at most num_gts of the assigned boxes, chosen at random
+        assigned = np.flatnonzero(is_assigned)
+        is_assigned[:] = False
+        is_assigned[rng.permutation(assigned)[:num_gts]] = True
+        is_ignored = is_assigned & (rng.rand(num_preds) < p_ignore)
+        drawn_gts = rng.randint(1, num_gts + 1, size=num_preds) if num_gts > 0 else np.zeros(num_preds, np.int64)
+        gt_inds = np.where(is_assigned, drawn_gts, 0)
+        gt_inds[is_ignored] = -1
+        max_overlaps = np.where(is_assigned, rng.rand(num_preds), 0.)
+        labels = None
+        if p_use_label is True or rng.rand() < p_use_label:
+            positive = is_assigned & ~is_ignored
+            labels = torch.from_numpy(np.where(positive, rng.randint(0, max(num_classes, 1), size=num_preds), -1))
+        return cls(num_gts, torch.from_numpy(gt_inds).long(), torch.from_numpy(max_overlaps).float(),
+                   None if labels is None else labels.long())

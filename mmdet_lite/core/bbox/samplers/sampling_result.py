@@ -1,9 +1,10 @@
 """Positive/negative boxes picked by a sampler, with their ground truths."""
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import torch
 
 from ..assigners import AssignResult
+from ..demodata import Rng, ensure_rng, random_boxes
 
 
 class SamplingResult:
@@ -72,3 +73,23 @@ class SamplingResult:
         parts = [f'{key}.shape={tuple(value.shape)}' if isinstance(value, torch.Tensor)
                  else f'{key}={value!r}' for key, value in self.info.items()]
         return f'<{self.__class__.__name__}({", ".join(parts)})>'
+
+    @classmethod
+    def random(cls, rng: Rng = None, num_preds: Optional[int] = None, num_gts: Optional[int] = None,
+               p_ignore: float = 0.3, p_assigned: float = 0.7,
+               p_use_label: float = 0.5) -> 'SamplingResult':
+        """A random sampling result, for tests and debugging (MMDetection 2.28's ``SamplingResult.random``).
+
+        An :meth:`AssignResult.random` assignment (the keyword arguments are its own) of random unit boxes
+        to random unit ground truths, sampled by a ``RandomSampler(num=32, pos_fraction=0.5)`` that does not
+        add the ground truths as proposals. Box corners come from ``rng``; the sampler draws from torch's
+        global generator.
+        """
+        from .random_sampler import RandomSampler  # the sampler module imports this one
+        rng = ensure_rng(rng)
+        assign_result = AssignResult.random(num_preds=num_preds, num_gts=num_gts, p_ignore=p_ignore,
+                                            p_assigned=p_assigned, p_use_label=p_use_label, rng=rng)
+        bboxes = random_boxes(assign_result.num_preds, rng=rng)
+        gt_bboxes = random_boxes(assign_result.num_gts, rng=rng)
+        sampler = RandomSampler(32, 0.5, neg_pos_ub=-1, add_gt_as_proposals=False)
+        return sampler.sample(assign_result, bboxes, gt_bboxes)

@@ -23,7 +23,12 @@ from ...losses import accuracy
 @HEADS.register_module()
 class BBoxHead(BaseModule):
     """Simplest RoI head: optional average pooling, then ``fc_cls`` (K+1 logits) and ``fc_reg``
-    (4 deltas, or 4*K class-specific ones ordered class-major)."""
+    (4 deltas, or 4*K class-specific ones ordered class-major).
+
+    A classification loss with ``custom_cls_channels`` / ``custom_activation`` / ``custom_accuracy``
+    set (e.g. 2.28's SeesawLoss) gives the number of ``fc_cls`` outputs (``get_cls_channels``), the
+    test-time scores (``get_activation``) and the accuracy entries (``get_accuracy``).
+    """
 
     def __init__(self,
                  with_avg_pool: bool = False,
@@ -62,7 +67,7 @@ class BBoxHead(BaseModule):
         else:
             in_channels *= self.roi_feat_area
         if self.with_cls:
-            self.fc_cls = nn.Linear(in_channels, num_classes + 1)
+            self.fc_cls = nn.Linear(in_channels, self.cls_channels)
         if self.with_reg:
             out_dim_reg = 4 if reg_class_agnostic else 4 * num_classes
             self.fc_reg = nn.Linear(in_channels, out_dim_reg)
@@ -73,6 +78,28 @@ class BBoxHead(BaseModule):
                 self.init_cfg += [dict(type='Normal', std=0.01, override=dict(name='fc_cls'))]
             if self.with_reg:
                 self.init_cfg += [dict(type='Normal', std=0.001, override=dict(name='fc_reg'))]
+
+    @property
+    def custom_cls_channels(self) -> bool:
+        """Whether ``loss_cls`` sets the number of classification outputs (False by default)."""
+        return getattr(self.loss_cls, 'custom_cls_channels', False)
+
+    @property
+    def custom_activation(self) -> bool:
+        """Whether ``loss_cls`` turns logits into scores (False by default: softmax)."""
+        return getattr(self.loss_cls, 'custom_activation', False)
+
+    @property
+    def custom_accuracy(self) -> bool:
+        """Whether ``loss_cls`` computes the accuracy entries (False by default)."""
+        return getattr(self.loss_cls, 'custom_accuracy', False)
+
+    @property
+    def cls_channels(self) -> int:
+        """Outputs of ``fc_cls``: K+1, or what a custom ``loss_cls`` asks for."""
+        if self.custom_cls_channels:
+            return self.loss_cls.get_cls_channels(self.num_classes)
+        return self.num_classes + 1
 
     def forward(self, x: torch.Tensor) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
         """x: (R, C, S, S) -> cls_score (R, K+1), bbox_pred (R, 4 or 4K)."""
@@ -144,9 +171,17 @@ class BBoxHead(BaseModule):
         if cls_score is not None:
             avg_factor = max(torch.sum(label_weights > 0).float().item(), 1.)
             if cls_score.numel() > 0:
-                losses['loss_cls'] = self.loss_cls(cls_score, labels, label_weights, avg_factor=avg_factor,
-                                                   reduction_override=reduction_override)
-                losses['acc'] = accuracy(cls_score, labels)
+                loss_cls = self.loss_cls(cls_score, labels, label_weights, avg_factor=avg_factor,
+                                         reduction_override=reduction_override)
+                if isinstance(loss_cls, dict):
+                    losses.update(loss_cls)
+                else:
+                    losses['loss_cls'] = loss_cls
+                # 2.28 asks a custom loss for accuracy whenever it has a custom activation
+                if self.custom_activation:
+                    losses.update(self.loss_cls.get_accuracy(cls_score, labels))
+                else:
+                    losses['acc'] = accuracy(cls_score, labels)
         if bbox_pred is not None:
             pos_inds = (labels >= 0) & (labels < self.num_classes)
             if pos_inds.any():
@@ -181,7 +216,12 @@ class BBoxHead(BaseModule):
         """
         if isinstance(cls_score, list):
             cls_score = sum(cls_score) / float(len(cls_score))
-        scores = F.softmax(cls_score, dim=-1) if cls_score is not None else None
+        if cls_score is None:
+            scores = None
+        elif self.custom_cls_channels:
+            scores = self.loss_cls.get_activation(cls_score)
+        else:
+            scores = F.softmax(cls_score, dim=-1)
         if bbox_pred is not None:
             bboxes = self.bbox_coder.decode(rois[..., 1:], bbox_pred, max_shape=img_shape)
         else:

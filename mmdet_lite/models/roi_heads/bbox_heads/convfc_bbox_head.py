@@ -70,7 +70,7 @@ class ConvFCBBoxHead(BBoxHead):
                 self.reg_last_dim *= self.roi_feat_area
         self.relu = nn.ReLU(inplace=True)
         if self.with_cls:
-            self.fc_cls = nn.Linear(self.cls_last_dim, self.num_classes + 1)
+            self.fc_cls = nn.Linear(self.cls_last_dim, self.cls_channels)
         if self.with_reg:
             out_dim_reg = 4 if self.reg_class_agnostic else 4 * self.num_classes
             self.fc_reg = nn.Linear(self.reg_last_dim, out_dim_reg)

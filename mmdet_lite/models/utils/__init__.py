@@ -1,0 +1,3 @@
+from .res_layer import ResLayer, SimplifiedBasicBlock
+
+__all__ = ['ResLayer', 'SimplifiedBasicBlock']
