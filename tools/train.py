@@ -135,7 +135,7 @@ def load_train_config(args):
     if args.amp and cfg.get('fp16', None) is None:
         cfg.fp16 = dict(loss_scale='dynamic')
     if args.auto_scale_lr:
-        if cfg.get('auto_scale_lr', {}).get('base_batch_size', None) is None:
+        if (cfg.get('auto_scale_lr', None) or {}).get('base_batch_size', None) is None:
             raise KeyError(f'--auto-scale-lr: config file {args.config} has no '
                            'auto_scale_lr.base_batch_size (MMDetection >= 2.24.1 configs set '
                            'auto_scale_lr = dict(enable=False, base_batch_size=16))')

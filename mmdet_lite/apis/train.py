@@ -50,7 +50,7 @@ def auto_scale_lr(cfg, distributed: bool, logger) -> None:
     """MMDetection 2.28's linear scaling rule: with ``auto_scale_lr.enable``, ``optimizer.lr`` is
     multiplied by (number of GPUs x train ``samples_per_gpu``) / ``auto_scale_lr.base_batch_size``,
     and logged. ``cfg`` has been through ``compat_cfg``; changed in place."""
-    if not cfg.get('auto_scale_lr', {}).get('enable', False):
+    if not (cfg.get('auto_scale_lr', None) or {}).get('enable', False):
         logger.info('Automatic scaling of learning rate (LR) has been disabled.')
         return
     check_auto_scale_lr(cfg)
