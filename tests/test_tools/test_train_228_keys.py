@@ -4,6 +4,7 @@ import argparse
 import json
 
 import pytest
+import mmcv
 from mmcv import Config
 
 from tests.conftest import REPO_ROOT, TINY_CONFIG, load_tool, run_in_process
@@ -101,3 +102,22 @@ def test_missing_reference_is_named(tmp_path):
     assert ("config reference ${data.train_dataloader.size}: data.train_dataloader has no key "
             "'size'") in result.stderr
     assert not (tmp_path / 'work').exists()
+
+
+def test_test_tool_takes_the_test_dataloader_keys(run_228, monkeypatch):
+    work_dir, _ = run_228
+    test_tool = load_tool('test.py')
+    loader_args = []
+
+    def recording_build_dataloader(dataset, **kwargs):
+        loader_args.append(kwargs)
+        return build_dataloader(dataset, **kwargs)
+
+    build_dataloader = test_tool.build_dataloader
+    monkeypatch.setattr(test_tool, 'build_dataloader', recording_build_dataloader)
+    result = run_in_process('test.py', CONFIG_228, work_dir / 'latest.pth', '--out',
+                            work_dir / 'results.pkl')
+    assert result.returncode == 0, result.stderr
+    assert loader_args == [dict(samples_per_gpu=2, workers_per_gpu=0, dist=False, shuffle=False)]
+    # the tiny detector answers once per batch: 4 test images in batches of 2
+    assert len(mmcv.load(work_dir / 'results.pkl')) == 2

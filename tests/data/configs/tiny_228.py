@@ -16,8 +16,10 @@ num_train_images = 12
 data = dict(
     train_dataloader=dict(samples_per_gpu=4, workers_per_gpu=0),
     val_dataloader=dict(samples_per_gpu=1, workers_per_gpu=0),
+    test_dataloader=dict(samples_per_gpu=2, workers_per_gpu=0),
     train=dict(type='TinyTestDataset', num_samples='${num_train_images}', pipeline=train_pipeline),
-    val=dict(type='TinyTestDataset', num_samples=4, test_mode=True))
+    val=dict(type='TinyTestDataset', num_samples=4, test_mode=True),
+    test=dict(type='TinyTestDataset', num_samples=4, test_mode=True, pipeline=[]))
 optimizer = dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001)
 optimizer_config = dict(grad_clip=None)
 lr_config = dict(policy='fixed')
