@@ -51,7 +51,8 @@ def compat_imgs_per_gpu(cfg: Config) -> None:
     if 'imgs_per_gpu' not in cfg.data:
         return
     imgs_per_gpu = cfg.data.imgs_per_gpu
-    warnings.warn('"imgs_per_gpu" is deprecated in MMDet V2.0. Please use "samples_per_gpu" instead')
+    warnings.warn('"imgs_per_gpu" is deprecated in MMDet V2.0. '
+                  'Please use "samples_per_gpu" instead')
     if 'samples_per_gpu' in cfg.data:
         warnings.warn(f'Got "imgs_per_gpu"={imgs_per_gpu} and "samples_per_gpu"='
                       f'{cfg.data.samples_per_gpu}, "imgs_per_gpu"={imgs_per_gpu} is used in '

@@ -19,7 +19,8 @@ def _check(cfg) -> None:
                          f'{", ".join(START_METHODS)}')
     threads = cfg.get('opencv_num_threads', 0)
     if not isinstance(threads, int) or isinstance(threads, bool):
-        raise TypeError(f'opencv_num_threads must be an int (0: no OpenCV threads), got {threads!r}')
+        raise TypeError('opencv_num_threads must be an int (0: no OpenCV threads), '
+                        f'got {threads!r}')
 
 
 def _max_workers_per_gpu(cfg) -> int:
