@@ -2,6 +2,7 @@
 import importlib.util
 import io
 import logging
+import multiprocessing
 import os
 import random
 import signal
@@ -21,6 +22,7 @@ import process_env  # noqa: E402
 # Before torch is loaded, as the tools do: a tool run in this process then runs as in its own.
 process_env.apply()
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -104,9 +106,11 @@ def _process_state_kept():
     """Undo what a tool's ``main`` changes for the whole process: ``os.environ`` (it exports
     LOCAL_RANK), ``sys.path`` (custom_imports appends the cwd), the global random states (seeded
     before the model is built), the ``mmdet`` logger (its handlers, and mmcv's note that it is set
-    up, without which the next run would get no log file) and the signal handlers (a run that
-    fails does not restore the preemption hook's)."""
+    up, without which the next run would get no log file), the signal handlers (a run that
+    fails does not restore the preemption hook's), and the config's ``mp_start_method`` and
+    ``opencv_num_threads``."""
     environ, path = dict(os.environ), list(sys.path)
+    start_method, opencv_threads = multiprocessing.get_start_method(allow_none=True), cv2.getNumThreads()
     random_states = random.getstate(), np.random.get_state(), torch.get_rng_state()
     logger = logging.getLogger('mmdet')
     handlers = list(logger.handlers)
@@ -136,6 +140,8 @@ def _process_state_kept():
             mmcv_logging.logger_initialized['mmdet'] = initialized
         for signum, handler in signal_handlers.items():
             signal.signal(signum, handler)
+        multiprocessing.set_start_method(start_method, force=True)
+        cv2.setNumThreads(opencv_threads)
 
 
 def run_in_process(script: str, *args, cwd=REPO_ROOT, env=None) -> subprocess.CompletedProcess:

@@ -25,11 +25,15 @@ from mmdet_lite.core.evaluation import dataset_eval_kwargs
 from mmdet_lite.core.fp16 import enable_autocast
 from mmdet_lite.datasets import build_dataloader, build_dataset, replace_ImageToTensor
 from mmdet_lite.models.builder import build_detector
+from mmdet_lite.utils import compat_cfg, setup_multi_processes
 from mmdet_lite.utils.checkpoint import CheckpointError, check_checkpoint, load_checkpoint_matched
 from mmdet_lite.utils.cli import (StrictDictAction, add_launcher_arguments, export_local_rank,
                                   load_config, run_cli)
 from mmdet_lite.utils.dist import get_dist_info, init_dist, wrap_model
 from mmdet_lite.utils.logger import get_root_logger, log_traceback_to_file
+
+# MMDetection 2.28's test loader defaults, under data.test_dataloader.
+TEST_LOADER_DEFAULTS = dict(samples_per_gpu=1, workers_per_gpu=2)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -101,7 +105,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def load_test_config(args) -> Config:
-    cfg = load_config(args.config, args.cfg_options)
+    """The config as MMDetection 2.28's test.py prepares it: loaded (``${key}`` references,
+    ``MMDET_DATASETS``, ``--cfg-options``), through ``compat_cfg``, its multi-processing settings
+    applied."""
+    cfg = compat_cfg(load_config(args.config, args.cfg_options))
+    setup_multi_processes(cfg)
     # Refuse a missing, corrupt or unsafe checkpoint before building anything.
     check_checkpoint(args.checkpoint)
     if 'pretrained' in cfg.model:
@@ -110,17 +118,17 @@ def load_test_config(args) -> Config:
     return cfg
 
 
-def prepare_test_data_cfg(cfg: Config) -> int:
-    """Put ``cfg.data.test`` in test mode; returns the test ``samples_per_gpu``."""
+def prepare_test_data_cfg(cfg: Config, distributed: bool) -> dict:
+    """Put ``cfg.data.test`` in test mode; returns the test loader's ``build_dataloader``
+    arguments: ``data.test_dataloader`` over MMDetection 2.28's defaults."""
+    loader_args = {**TEST_LOADER_DEFAULTS, 'dist': distributed, 'shuffle': False,
+                   **cfg.data.test_dataloader}
     test_cfgs = cfg.data.test if isinstance(cfg.data.test, list) else [cfg.data.test]
-    samples_per_gpu = 1
     for ds_cfg in test_cfgs:
         ds_cfg.test_mode = True
-        samples_per_gpu = max(samples_per_gpu, ds_cfg.pop('samples_per_gpu', 1))
-    if samples_per_gpu > 1:
-        for ds_cfg in test_cfgs:
+        if loader_args['samples_per_gpu'] > 1:
             ds_cfg.pipeline = replace_ImageToTensor(ds_cfg.pipeline)
-    return samples_per_gpu
+    return loader_args
 
 
 def check_eval_metrics(dataset, metrics) -> None:
@@ -137,7 +145,6 @@ def check_eval_metrics(dataset, metrics) -> None:
 def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = load_test_config(args)
-    samples_per_gpu = prepare_test_data_cfg(cfg)
     if args.work_dir is not None and osp.exists(args.work_dir) and not osp.isdir(args.work_dir):
         raise NotADirectoryError(f'--work-dir {args.work_dir} exists and is not a directory')
 
@@ -146,6 +153,7 @@ def main(argv=None) -> None:
     else:
         distributed = True
         init_dist(args.launcher, **cfg.get('dist_params', {}))
+    loader_args = prepare_test_data_cfg(cfg, distributed)
 
     rank, _ = get_dist_info()
     logger, eval_json = None, None
@@ -156,22 +164,20 @@ def main(argv=None) -> None:
         logger = get_root_logger(log_file=osp.join(args.work_dir, f'test_{timestamp}.log'))
         logger.info(f'Testing {args.checkpoint} with {args.config}')
     try:
-        test(args, cfg, samples_per_gpu, distributed, rank, eval_json)
+        test(args, cfg, loader_args, distributed, rank, eval_json)
     except Exception:
         if logger is not None:
             log_traceback_to_file(logger, 'Testing')
         raise
 
 
-def test(args, cfg: Config, samples_per_gpu: int, distributed: bool, rank: int,
+def test(args, cfg: Config, loader_args: dict, distributed: bool, rank: int,
          eval_json: Optional[str]) -> None:
     """Inference, then on rank 0 ``--out``, ``--format-only`` and ``--eval`` (its metrics also
     written to ``eval_json`` unless None)."""
     dataset = build_dataset(cfg.data.test)
     check_eval_metrics(dataset, args.eval)
-    data_loader = build_dataloader(dataset, samples_per_gpu=samples_per_gpu,
-                                   workers_per_gpu=cfg.data.workers_per_gpu, dist=distributed,
-                                   shuffle=False)
+    data_loader = build_dataloader(dataset, **loader_args)
 
     model = build_detector(cfg.model, test_cfg=cfg.get('test_cfg'))
     if args.amp and cfg.get('fp16', None) is None:

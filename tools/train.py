@@ -18,11 +18,13 @@ import torch  # noqa: E402
 
 from mmdet_lite import __version__
 from mmdet_lite.apis import build_val_dataset, init_random_seed, set_random_seed, train_detector
+from mmdet_lite.apis.train import check_auto_scale_lr
 from mmdet_lite.core.hook import TrainingPreempted, check_logger_hooks
 from mmdet_lite.datasets.builder import build_dataset
 from mmdet_lite.datasets.utils import check_num_classes
 from mmdet_lite.models.builder import build_detector
-from mmdet_lite.utils import collect_env, get_git_hash, get_root_logger
+from mmdet_lite.utils import (collect_env, compat_cfg, get_device, get_git_hash, get_root_logger,
+                              setup_multi_processes)
 from mmdet_lite.utils.logger import log_traceback_to_file
 from mmdet_lite.utils.checkpoint import check_checkpoint, check_fits_model, find_latest_checkpoint
 from mmdet_lite.utils.cli import (StrictDictAction, add_launcher_arguments, export_local_rank,
@@ -60,6 +62,9 @@ def parse_args(argv=None):
                              "the CPU); sets the config's fp16 = dict(loss_scale='dynamic') unless "
                              'it has an fp16 section')
     parser.add_argument('--seed', type=int, default=None, help='random seed')
+    parser.add_argument('--diff-seed', action='store_true',
+                        help='Whether or not set different seeds for different ranks '
+                             '(rank r is seeded with seed + r)')
     parser.add_argument('--deterministic', action='store_true',
                         help='whether to set deterministic options for CUDNN backend.')
     parser.add_argument('--options', nargs='+', action=StrictDictAction,
@@ -72,6 +77,9 @@ def parse_args(argv=None):
                              'Note that the quotation marks are necessary and that no white space '
                              'is allowed.')
     add_launcher_arguments(parser)
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='enable automatically scaling LR: optimizer.lr x (number of GPUs x '
+                             'samples_per_gpu) / auto_scale_lr.base_batch_size')
     args = parser.parse_args(argv)
     export_local_rank(args)
 
@@ -126,7 +134,20 @@ def load_train_config(args):
         cfg.auto_resume_start_fresh = True
     if args.amp and cfg.get('fp16', None) is None:
         cfg.fp16 = dict(loss_scale='dynamic')
+    if args.auto_scale_lr:
+        if (cfg.get('auto_scale_lr', None) or {}).get('base_batch_size', None) is None:
+            raise KeyError(f'--auto-scale-lr: config file {args.config} has no '
+                           'auto_scale_lr.base_batch_size (MMDetection >= 2.24.1 configs set '
+                           'auto_scale_lr = dict(enable=False, base_batch_size=16))')
+        cfg.auto_scale_lr.enable = True
+    check_auto_scale_lr(cfg)
     return cfg
+
+
+def train_seed(args, device: str) -> int:
+    """``--seed`` (or one drawn on rank 0 and shared); with ``--diff-seed``, plus the rank."""
+    seed = init_random_seed(args.seed, device=device)
+    return seed + get_dist_info()[0] if args.diff_seed else seed
 
 
 def build_model_and_datasets(cfg, validate: bool):
@@ -139,6 +160,9 @@ def build_model_and_datasets(cfg, validate: bool):
         val_dataset = copy.deepcopy(cfg.data.val)
         val_dataset.pipeline = cfg.data.train.pipeline
         datasets.append(build_dataset(val_dataset))
+    if len(datasets[0]) == 0:  # CustomDataset builds empty (as 2.28 does); training cannot
+        raise ValueError(f'data.train: the training dataset is empty ({type(datasets[0]).__name__} '
+                         f"with ann_file {cfg.data.train.get('ann_file')!r}): nothing to train on")
     if any(hook.get('type') == 'NumClassCheckHook' for hook in cfg.get('custom_hooks', [])):
         # The hook checks again before each epoch; failing here keeps the work_dir untouched.
         check_num_classes(model, datasets[0])
@@ -151,6 +175,7 @@ def main(argv=None):
     # A logger backend whose package is missing (tensorboard, wandb, ...) fails here, not after
     # the work_dir is written, where mmcv would import it.
     check_logger_hooks(cfg.get('log_config'))
+    multi_process_notes = setup_multi_processes(cfg)
     if osp.exists(cfg.work_dir) and not osp.isdir(cfg.work_dir):
         raise NotADirectoryError(f'work_dir {cfg.work_dir} exists and is not a directory')
     # Refuse a missing, corrupt or unsafe checkpoint before anything is written (memory-mapped:
@@ -165,14 +190,16 @@ def main(argv=None):
         device_note = init_dist(args.launcher, **cfg.dist_params)
         _, world_size = get_dist_info()
         cfg.gpu_ids = range(world_size)
-        cfg.device = 'cuda' if torch.cuda.is_available() else 'cpu'
+        cfg.device = get_device()
 
-    seed = init_random_seed(args.seed, device=cfg.device)
+    seed = train_seed(args, cfg.device)
     set_random_seed(seed, deterministic=args.deterministic)
     cfg.seed = seed
     # Built before the work_dir is touched: a config naming a missing component or data
-    # (train or val) fails here and leaves an earlier run's files as they were.
-    model, datasets, val_dataset = build_model_and_datasets(cfg, validate=not args.no_validate)
+    # (train or val), or setting a loader key twice, fails here and leaves an earlier run's
+    # files as they were. train_detector makes the same compat_cfg copy.
+    model, datasets, val_dataset = build_model_and_datasets(compat_cfg(cfg),
+                                                            validate=not args.no_validate)
     if cfg.get('resume_from'):
         check_fits_model(model, cfg.resume_from, checked['resume_from'])
     del checked
@@ -183,11 +210,15 @@ def main(argv=None):
             # The same search train_detector makes (and logs): here it refuses before any write.
             find_latest_checkpoint(cfg.work_dir, model=model,
                                    start_fresh=cfg.get('auto_resume_start_fresh', False))
-        run(args, cfg, model, datasets, val_dataset, distributed, device_note,
-            lock.notes if lock else [])
+        run(args, cfg, model, datasets, val_dataset, distributed,
+            [device_note, multi_process_line(multi_process_notes)], lock.notes if lock else [])
 
 
-def run(args, cfg, model, datasets, val_dataset, distributed, device_note, lock_notes):
+def multi_process_line(notes) -> str:
+    return 'Multi-processing: ' + ', '.join(f'{name}={value}' for name, value in notes.items())
+
+
+def run(args, cfg, model, datasets, val_dataset, distributed, device_notes, lock_notes):
     mmcv.mkdir_or_exist(osp.abspath(cfg.work_dir))
     timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
     log_file = osp.join(cfg.work_dir, f'{timestamp}.log')
@@ -195,7 +226,7 @@ def run(args, cfg, model, datasets, val_dataset, distributed, device_note, lock_
     for note in lock_notes:
         logger.warning(note)
     try:
-        train(args, cfg, model, datasets, val_dataset, distributed, device_note, timestamp, logger)
+        train(args, cfg, model, datasets, val_dataset, distributed, device_notes, timestamp, logger)
     except TrainingPreempted:
         if distributed:
             torch.distributed.destroy_process_group()
@@ -211,7 +242,7 @@ def run(args, cfg, model, datasets, val_dataset, distributed, device_note, lock_
         torch.distributed.destroy_process_group()  # NCCL warns at exit otherwise
 
 
-def train(args, cfg, model, datasets, val_dataset, distributed, device_note, timestamp, logger):
+def train(args, cfg, model, datasets, val_dataset, distributed, device_notes, timestamp, logger):
     meta = dict()
     env_info = '\n'.join(f'{k}: {v}' for k, v in {**collect_env(), **process_env.describe()}.items())
     dash_line = '-' * 60 + '\n'
@@ -220,7 +251,8 @@ def train(args, cfg, model, datasets, val_dataset, distributed, device_note, tim
     # pretty_text runs yapf over the whole config: format it once.
     meta['config'] = config_text = cfg.pretty_text
     logger.info(f'Distributed training: {distributed}')
-    logger.info(device_note)
+    for note in device_notes:
+        logger.info(note)
     logger.info(f'Config:\n{config_text}')
     logger.info(f'Set random seed to {cfg.seed}, deterministic: {args.deterministic}')
     meta['seed'] = cfg.seed

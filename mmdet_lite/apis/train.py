@@ -1,10 +1,9 @@
 """``train_detector``: MMDetection 2.x's training entry point."""
 import copy
-import warnings
 
 import torch
 from mmcv.runner import (DistSamplerSeedHook, EpochBasedRunner, OptimizerHook, build_optimizer,
-                         build_runner)
+                         build_runner, get_dist_info)
 
 from mmdet_lite.core.evaluation import DistEvalHook, EvalHook
 from mmdet_lite.core.fp16 import AmpOptimizerHook
@@ -16,9 +15,14 @@ from mmdet_lite.datasets.utils import replace_ImageToTensor
 from mmdet_lite.utils import get_root_logger
 from mmdet_lite.utils.atomic_io import remove_stale_temp_files
 from mmdet_lite.utils.checkpoint import find_latest_checkpoint, load_checkpoint, resume_runner
+from mmdet_lite.utils.compat_config import compat_cfg
 from mmdet_lite.utils.dist import wrap_model
 
 from .test import multi_gpu_test, single_gpu_test
+
+# MMDetection 2.28's loader defaults, under each data.*_dataloader dict.
+TRAIN_LOADER_DEFAULTS = dict(samples_per_gpu=2, workers_per_gpu=2, persistent_workers=False)
+VAL_LOADER_DEFAULTS = dict(samples_per_gpu=1, workers_per_gpu=2, persistent_workers=False)
 
 
 def _checkpoint_map_location():
@@ -28,28 +32,43 @@ def _checkpoint_map_location():
     return lambda storage, location: storage.cuda(device_id)
 
 
-def _legacy_data_keys(cfg) -> None:
-    if 'imgs_per_gpu' not in cfg.data:
+def check_auto_scale_lr(cfg) -> None:
+    """With ``auto_scale_lr.enable``: raise an error naming the missing or bad key."""
+    settings = cfg.get('auto_scale_lr', None)
+    if not settings or not settings.get('enable', False):
         return
-    warnings.warn('"imgs_per_gpu" is deprecated in MMDet V2.0. Please use "samples_per_gpu" instead')
-    if 'samples_per_gpu' in cfg.data:
-        warnings.warn(f'Got "imgs_per_gpu"={cfg.data.imgs_per_gpu} and "samples_per_gpu"='
-                      f'{cfg.data.samples_per_gpu}, "imgs_per_gpu"={cfg.data.imgs_per_gpu} is '
-                      'used in this experiments')
-    else:
-        warnings.warn('Automatically set "samples_per_gpu"="imgs_per_gpu"='
-                      f'{cfg.data.imgs_per_gpu} in this experiments')
-    cfg.data.samples_per_gpu = cfg.data.imgs_per_gpu
+    base_batch_size = settings.get('base_batch_size', None)
+    if not isinstance(base_batch_size, int) or isinstance(base_batch_size, bool) \
+            or base_batch_size < 1:
+        raise ValueError('auto_scale_lr.base_batch_size must be a positive int (the total batch '
+                         'size the lr was set for, e.g. 16 = 8 GPUs x 2 samples), got '
+                         f'{base_batch_size!r}')
+    if not isinstance(cfg.get('optimizer', {}).get('lr', None), (int, float)):
+        raise KeyError('auto_scale_lr.enable is set but the config has no optimizer.lr to scale')
 
 
-def _runner_config(cfg) -> None:
-    if 'runner' not in cfg:
-        cfg.runner = {'type': 'EpochBasedRunner', 'max_epochs': cfg.total_epochs}
-        warnings.warn('config is now expected to have a `runner` section, '
-                      'please set `runner` in your config.', UserWarning)
-    elif 'total_epochs' in cfg and cfg.total_epochs != cfg.runner.get('max_epochs'):
-        raise ValueError(f'total_epochs ({cfg.total_epochs}) and runner.max_epochs '
-                         f'({cfg.runner.get("max_epochs")}) disagree; keep only runner.max_epochs')
+def auto_scale_lr(cfg, distributed: bool, logger) -> None:
+    """MMDetection 2.28's linear scaling rule: with ``auto_scale_lr.enable``, ``optimizer.lr`` is
+    multiplied by (number of GPUs x train ``samples_per_gpu``) / ``auto_scale_lr.base_batch_size``,
+    and logged. ``cfg`` has been through ``compat_cfg``; changed in place."""
+    if not (cfg.get('auto_scale_lr', None) or {}).get('enable', False):
+        logger.info('Automatic scaling of learning rate (LR) has been disabled.')
+        return
+    check_auto_scale_lr(cfg)
+    base_batch_size = cfg.auto_scale_lr.base_batch_size
+    num_gpus = get_dist_info()[1] if distributed else len(cfg.gpu_ids)
+    samples_per_gpu = cfg.data.train_dataloader.get('samples_per_gpu',
+                                                    TRAIN_LOADER_DEFAULTS['samples_per_gpu'])
+    batch_size = num_gpus * samples_per_gpu
+    logger.info(f'Training with {num_gpus} GPU(s) with {samples_per_gpu} samples per GPU. '
+                f'The total batch size is {batch_size}.')
+    if batch_size == base_batch_size:
+        logger.info(f'The batch size match the base batch size: {base_batch_size}, will not '
+                    f'scaling the LR ({cfg.optimizer.lr}).')
+        return
+    scaled_lr = (batch_size / base_batch_size) * cfg.optimizer.lr
+    logger.info(f'LR has been automatically scaled from {cfg.optimizer.lr} to {scaled_lr}')
+    cfg.optimizer.lr = scaled_lr
 
 
 def _optimizer_hook_config(cfg, distributed: bool):
@@ -63,21 +82,23 @@ def _optimizer_hook_config(cfg, distributed: bool):
     return cfg.optimizer_config
 
 
+def _val_loader_args(cfg, distributed: bool) -> dict:
+    return {**VAL_LOADER_DEFAULTS, 'dist': distributed, 'shuffle': False,
+            'pin_memory': cfg.data.get('pin_memory', False), **cfg.data.val_dataloader}
+
+
 def build_val_dataset(cfg):
     """The evaluation hook's dataset: ``cfg.data.val`` in test mode, its ``ImageToTensor``
-    replaced when it is batched (``samples_per_gpu`` > 1). ``cfg`` is not changed."""
+    replaced when it is batched (``data.val_dataloader.samples_per_gpu`` > 1). ``cfg``: as
+    ``compat_cfg`` returns it; not changed."""
     val_cfg = copy.deepcopy(cfg.data.val)
-    if val_cfg.pop('samples_per_gpu', 1) > 1:
+    if cfg.data.val_dataloader.get('samples_per_gpu', VAL_LOADER_DEFAULTS['samples_per_gpu']) > 1:
         val_cfg.pipeline = replace_ImageToTensor(val_cfg.pipeline)
     return build_dataset(val_cfg, dict(test_mode=True))
 
 
 def _register_eval_hook(runner, cfg, distributed: bool, val_dataset) -> None:
-    val_samples_per_gpu = cfg.data.val.get('samples_per_gpu', 1)  # as build_val_dataset read it
-    val_dataloader = build_dataloader(val_dataset, samples_per_gpu=val_samples_per_gpu,
-                                      workers_per_gpu=cfg.data.workers_per_gpu,
-                                      dist=distributed, shuffle=False,
-                                      pin_memory=cfg.data.get('pin_memory', False))
+    val_dataloader = build_dataloader(val_dataset, **_val_loader_args(cfg, distributed))
     eval_cfg = dict(cfg.get('evaluation', {}))
     eval_cfg['by_epoch'] = cfg.runner['type'] != 'IterBasedRunner'
     if distributed:
@@ -91,29 +112,30 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
                    meta=None, val_dataset=None):
     """Build loaders, wrapper, optimizer, runner and hooks from ``cfg``, then run the workflow.
 
+    As in MMDetection 2.28, ``cfg`` goes through ``compat_cfg`` first (a copy: the caller's is
+    not changed): each loader takes its ``data.*_dataloader`` dict over the defaults, and
+    ``auto_scale_lr`` may scale the copy's ``optimizer.lr``.
+
     ``val_dataset``: the evaluation hook's dataset (``build_val_dataset``), when the caller
     built it already (tools/train.py does, before it writes to the work_dir); built here when
     ``validate`` and None.
     """
+    cfg = compat_cfg(cfg)
     logger = get_root_logger(log_level=cfg.log_level)
     detector = model  # before it is wrapped
     datasets = dataset if isinstance(dataset, (list, tuple)) else [dataset]
-    _legacy_data_keys(cfg)
-    _runner_config(cfg)
     check_logger_hooks(cfg.get('log_config'))
     runner_type = cfg.runner['type']
-    data_loaders = [
-        build_dataloader(ds, cfg.data.samples_per_gpu, cfg.data.workers_per_gpu,
-                         num_gpus=len(cfg.gpu_ids), dist=distributed, seed=cfg.seed,
-                         runner_type=runner_type,
-                         persistent_workers=cfg.data.get('persistent_workers', False),
-                         pin_memory=cfg.data.get('pin_memory', False))
-        for ds in datasets
-    ]
+    train_loader_args = {**TRAIN_LOADER_DEFAULTS, 'num_gpus': len(cfg.gpu_ids),
+                         'dist': distributed, 'seed': cfg.seed, 'runner_type': runner_type,
+                         'pin_memory': cfg.data.get('pin_memory', False),
+                         **cfg.data.train_dataloader}
+    data_loaders = [build_dataloader(ds, **train_loader_args) for ds in datasets]
     # batches from loader workers are received on a background thread, off the training step
     data_loaders = [PrefetchLoader(loader) if loader.num_workers > 0 else loader for loader in data_loaders]
     model = wrap_model(model, distributed, cfg.gpu_ids[0] if cfg.get('device') == 'cuda' else None,
                        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    auto_scale_lr(cfg, distributed, logger)
     optimizer = build_optimizer(model, cfg.optimizer)
     runner = build_runner(cfg.runner, default_args=dict(
         model=model, optimizer=optimizer, work_dir=cfg.work_dir, logger=logger, meta=meta))
@@ -143,7 +165,7 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
         remove_stale_temp_files(cfg.work_dir, logger)
     resume_from = cfg.resume_from
     if resume_from is None and cfg.get('auto_resume'):
-        resume_from = find_latest_checkpoint(cfg.work_dir, logger.warning, model=detector,
+        resume_from = find_latest_checkpoint(cfg.work_dir, warn=logger.warning, model=detector,
                                              start_fresh=cfg.get('auto_resume_start_fresh', False))
         logger.info(f'auto-resume: resuming from {resume_from}' if resume_from else
                     f'auto-resume: no checkpoint in {cfg.work_dir}, starting from scratch')

@@ -13,6 +13,9 @@ from mmcv.runner import get_dist_info
 from mmcv.utils import Registry, build_from_cfg
 from torch.utils.data import DataLoader, get_worker_info
 
+from mmdet_lite.utils.dist import get_device
+from mmdet_lite.utils.seed import sync_random_seed
+
 from .samplers import (DistributedGroupSampler, DistributedSampler, GroupSampler, SeededSampler,
                        InfiniteBatchSampler, InfiniteGroupBatchSampler)
 
@@ -87,12 +90,16 @@ def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, num_gp
     draws from an endless batch sampler whose stream depends only on the seed, so a run
     resumed at iteration ``i`` (``batch_sampler.set_start_iter(i)``) sees the same batches.
     Shuffling (training) samplers hand out ``SeededIndex`` objects, so each sample's augmentations
-    depend on its place in the stream, not on the loader worker that runs it.
+    depend on its place in the stream, not on the loader worker that runs it. Distributed shuffling
+    samplers take rank 0's ``seed`` (as MMDetection 2.28's do), so that ranks given different
+    seeds (``--diff-seed``) still split one order between them.
     """
     if len(dataset) == 0:
         raise ValueError(f'{type(dataset).__name__} is empty: nothing to load '
                          '(check ann_file, img_prefix and the filtering options)')
     rank, world_size = get_dist_info()
+    if dist and shuffle and seed is not None:  # None: every rank's sampler uses 0
+        seed = sync_random_seed(seed, device=get_device())
     batch_size = samples_per_gpu if dist else num_gpus * samples_per_gpu
     num_workers = workers_per_gpu if dist else num_gpus * workers_per_gpu
     if runner_type == 'IterBasedRunner':

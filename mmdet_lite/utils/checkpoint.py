@@ -217,7 +217,7 @@ def write_last_checkpoint_pointer(checkpoint_path: str) -> None:
                        osp.join(osp.dirname(checkpoint_path), LAST_CHECKPOINT_FILE))
 
 
-def _candidates(work_dir: str, warn: Callable[[str], None]) -> List[str]:
+def _candidates(work_dir: str, suffix: str, warn: Callable[[str], None]) -> List[str]:
     """The existing checkpoint files of ``work_dir``, most preferred first."""
     candidates = []
     pointer = osp.join(work_dir, LAST_CHECKPOINT_FILE)
@@ -228,10 +228,10 @@ def _candidates(work_dir: str, warn: Callable[[str], None]) -> List[str]:
             candidates.append(target)
         else:
             warn(f'auto-resume: {pointer} names {target}, which does not exist')
-    candidates.append(osp.join(work_dir, 'latest.pth'))
+    candidates.append(osp.join(work_dir, f'latest.{suffix}'))
     numbered = []
     for name in os.listdir(work_dir) if osp.isdir(work_dir) else []:
-        match = re.fullmatch(r'(epoch|iter)_(\d+)\.pth', name)
+        match = re.fullmatch(rf'(epoch|iter)_(\d+)\.{re.escape(suffix)}', name)
         if match:
             numbered.append((int(match.group(2)), name))
     candidates += [osp.join(work_dir, name) for _, name in sorted(numbered, reverse=True)]
@@ -242,31 +242,33 @@ def _candidates(work_dir: str, warn: Callable[[str], None]) -> List[str]:
     return list(existing.values())
 
 
-def find_latest_checkpoint(work_dir: str, warn: Optional[Callable[[str], None]] = None,
+def find_latest_checkpoint(path: str, suffix: str = 'pth', *,
+                           warn: Optional[Callable[[str], None]] = None,
                            model: Optional[torch.nn.Module] = None, start_fresh: bool = False):
-    """The newest complete checkpoint in ``work_dir``, or None when it holds none.
+    """The newest complete checkpoint in the work_dir ``path``, or None when it holds none
+    (MMDetection 2.28's name and first two arguments).
 
-    Looks at the ``last_checkpoint`` pointer, then ``latest.pth``, then the highest
-    ``epoch_N.pth`` / ``iter_N.pth``. A candidate that does not load, or (given ``model``) does
-    not fit it, is skipped with a ``warn`` message. When every candidate is refused, raises
+    Looks at the ``last_checkpoint`` pointer, then ``latest.{suffix}``, then the highest
+    ``epoch_N.{suffix}`` / ``iter_N.{suffix}``. A candidate that does not load, or (given
+    ``model``) does not fit it, is skipped with a ``warn`` message. When every candidate is refused, raises
     ``CheckpointError`` listing them, or returns None with ``start_fresh``.
     """
     warn = warn or (lambda message: None)
     refusals = []
-    for path in _candidates(work_dir, warn):
+    for candidate in _candidates(path, suffix, warn):
         try:
-            checkpoint = check_checkpoint(path)
+            checkpoint = check_checkpoint(candidate)
             if model is not None:
-                check_fits_model(model, path, checkpoint)
+                check_fits_model(model, candidate, checkpoint)
         except CheckpointError as error:
-            warn(f'auto-resume skips {path}: {error}')
+            warn(f'auto-resume skips {candidate}: {error}')
             refusals.append(str(error))
             continue
-        return osp.realpath(path)
+        return osp.realpath(candidate)
     if refusals and not start_fresh:
         listing = ''.join(f'\n  - {reason}' for reason in refusals)
         raise CheckpointError(
-            f'auto-resume: every checkpoint in {work_dir} was refused:{listing}\nMove them away, '
+            f'auto-resume: every checkpoint in {path} was refused:{listing}\nMove them away, '
             'resume one with --resume-from, or pass --start-fresh-if-refused to train from '
             'scratch (the new run then overwrites their names)')
     return None

@@ -9,6 +9,8 @@ import warnings
 import torch
 from mmcv import Config, DictAction
 
+from .replace_cfg_vals import replace_cfg_vals, update_data_root
+
 
 class StrictDictAction(DictAction):
     """mmcv's DictAction that rejects a token without ``=`` with an argparse error."""
@@ -52,10 +54,13 @@ def import_custom_modules(custom_imports, config_path: str) -> None:
 
 
 def load_config(path: str, cfg_options=None) -> Config:
-    """``Config.fromfile`` + ``--cfg-options`` + ``custom_imports`` + ``cudnn_benchmark``."""
+    """``Config.fromfile``, its ``${key}`` references resolved (``replace_cfg_vals``) and its
+    ``data_root`` replaced by ``$MMDET_DATASETS`` if set (``update_data_root``), then
+    ``--cfg-options``, ``custom_imports`` and ``cudnn_benchmark``: MMDetection 2.28's order."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file {path} does not exist')
-    cfg = Config.fromfile(path, import_custom_modules=False)
+    cfg = replace_cfg_vals(Config.fromfile(path, import_custom_modules=False))
+    update_data_root(cfg)
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
     if cfg.get('custom_imports', None):

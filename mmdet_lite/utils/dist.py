@@ -16,7 +16,7 @@ from torch import nn
 
 from mmdet_lite.compat.ddp import MMDistributedDataParallel, buffer_sync_kwargs
 
-__all__ = ['init_dist', 'get_dist_info', 'wrap_model', 'MMDistributedDataParallel', 'LauncherError']
+__all__ = ['init_dist', 'get_dist_info', 'get_device', 'wrap_model', 'MMDistributedDataParallel', 'LauncherError']
 
 _LAUNCHER_ENV = {
     'pytorch': ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'),
@@ -93,6 +93,11 @@ def init_dist(launcher: str, backend: str = 'nccl', port=None, timeout_s: float 
     dist.init_process_group(backend=backend, rank=rank, world_size=world_size,
                             timeout=timedelta(seconds=timeout_s), **kwargs)
     return note
+
+
+def get_device() -> str:
+    """``'cuda'`` when CUDA is available, else ``'cpu'`` (MMDetection 2.28's, without NPU/MLU)."""
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
 
 
 def wrap_model(model: nn.Module, distributed: bool, gpu_id: Optional[int] = None,

@@ -15,12 +15,17 @@ from mmcv.runner import get_dist_info
 
 def init_random_seed(seed: Optional[int] = None, device: str = 'cpu') -> int:
     """``seed`` if given, else a random seed drawn on rank 0 and shared with every rank."""
-    if seed is not None:
-        return int(seed)
-    seed = int(np.random.randint(2**31))
+    return int(seed) if seed is not None else sync_random_seed(None, device)
+
+
+def sync_random_seed(seed: Optional[int] = None, device: str = 'cpu') -> int:
+    """Rank 0's ``seed`` (drawn when None) on every rank: what the shuffling samplers use, so that
+    ranks seeded differently (``--diff-seed``) still split one order of the dataset between them."""
+    if seed is None:
+        seed = int(np.random.randint(2**31))
     rank, world_size = get_dist_info()
     if world_size == 1:
-        return seed
+        return int(seed)
     shared = torch.tensor(seed if rank == 0 else 0, dtype=torch.int64, device=device)
     dist.broadcast(shared, src=0)
     return int(shared.item())

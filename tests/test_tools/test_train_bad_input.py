@@ -136,6 +136,15 @@ def test_num_classes_that_disagree_with_the_dataset(train_in_process, earlier_wo
     assert_untouched(work_dir, files)
 
 
+def test_an_empty_training_set_is_refused_before_the_work_dir_is_written(train_in_process,
+                                                                           earlier_work_dir):
+    work_dir, files = earlier_work_dir
+    result = train_in_process(TINY_CONFIG, '--work-dir', work_dir, '--no-validate', '--cfg-options',
+                              'data.train.num_samples=0')
+    assert_one_screen_error(result, 'data.train: the training dataset is empty (TinyTestDataset')
+    assert_untouched(work_dir, files)
+
+
 # Bad data: a COCO-format sample under tmp_path (``coco_root``), trained by tiny_coco.py.
 @pytest.fixture
 def earlier_coco_work_dir(tmp_path):

@@ -147,7 +147,7 @@ def test_find_latest_warns_when_last_checkpoint_names_a_missing_file(tmp_path):
     torch.save({'meta': {}}, tmp_path / 'epoch_1.pth')
     (tmp_path / 'last_checkpoint').write_text('epoch_2.pth\n')
     warnings = []
-    assert find_latest_checkpoint(str(tmp_path), warnings.append) == str(tmp_path / 'epoch_1.pth')
+    assert find_latest_checkpoint(str(tmp_path), warn=warnings.append) == str(tmp_path / 'epoch_1.pth')
     assert warnings == [f'auto-resume: {tmp_path / "last_checkpoint"} names '
                         f'{tmp_path / "epoch_2.pth"}, which does not exist']
 
@@ -156,7 +156,7 @@ def test_find_latest_skips_a_checkpoint_of_another_model(tmp_path):
     save_resumable(tmp_path / 'epoch_1.pth', tiny_detector())
     save_resumable(tmp_path / 'epoch_2.pth', tiny_detector(num_classes=5))
     warnings = []
-    found = find_latest_checkpoint(str(tmp_path), warnings.append, model=tiny_detector())
+    found = find_latest_checkpoint(str(tmp_path), warn=warnings.append, model=tiny_detector())
     assert found == str(tmp_path / 'epoch_1.pth')
     assert len(warnings) == 1
     assert warnings[0].startswith(f'auto-resume skips {tmp_path / "epoch_2.pth"}: checkpoint file '
