@@ -68,7 +68,8 @@ def test_a_second_run_on_a_work_dir_in_use_is_refused_and_the_first_is_unharmed(
     lock = (work_dir / '.train.lock').read_bytes()
     first.send_signal(signal.SIGSTOP)  # held in training however long the second takes
     try:
-        second = train_in_process(PREEMPT_CONFIG, '--work-dir', work_dir, *ARGS)
+        # (tiny.py, not the preemption config: its slow fsync would patch this process's)
+        second = train_in_process(TINY_CONFIG, '--work-dir', work_dir, *ARGS)
     finally:
         first.send_signal(signal.SIGCONT)
     assert second.returncode == 1
