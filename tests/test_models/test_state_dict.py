@@ -66,3 +66,15 @@ def test_parameter_counts_match_mmdetection(r50_model):
     assert sum(p.numel() for p in params) == 41_753_056
     # frozen_stages=1 freezes conv1, bn1 and layer1
     assert sum(p.numel() for p in params if p.requires_grad) == 41_527_712
+
+
+def test_rpn_r50_fpn_state_dict_is_faster_rcnns_without_the_roi_head():
+    cfg = Config.fromfile(str(CONFIG.parents[1] / 'rpn' / 'rpn_r50_fpn_1x_coco.py'))
+    cfg.model.backbone.init_cfg = None
+    model = build_detector(cfg.model)
+    actual = [(name, tuple(t.shape)) for name, t in model.state_dict().items()]
+    assert actual == [entry for entry in expected_entries() if not entry[0].startswith('roi_head.')]
+    assert len(actual) == 340
+    params = list(model.parameters())
+    assert len(params) == 181 and sum(p.numel() for p in params) == 27_446_351
+    assert sum(p.numel() for p in params if p.requires_grad) == 27_221_007

@@ -1,5 +1,6 @@
 from .base import BaseDetector
 from .faster_rcnn import FasterRCNN
+from .rpn import RPN
 from .two_stage import TwoStageDetector
 
-__all__ = ['BaseDetector', 'TwoStageDetector', 'FasterRCNN']
+__all__ = ['BaseDetector', 'TwoStageDetector', 'FasterRCNN', 'RPN']
