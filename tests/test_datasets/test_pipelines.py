@@ -11,7 +11,7 @@ from mmdet_lite.datasets.builder import PIPELINES
 from mmdet_lite.datasets.pipelines import (Collect, Compose, CorruptImageError,
                                            DefaultFormatBundle, ImageToTensor, LoadAnnotations,
                                            LoadImageFromFile, MultiScaleFlipAug, Normalize, Pad,
-                                           RandomFlip, Resize)
+                                           RandomFlip, Resize, ToDataContainer)
 from mmdet_lite.datasets.pipelines.formating import DEFAULT_META_KEYS
 from mmdet_lite.datasets.utils import get_loading_pipeline, replace_ImageToTensor
 
@@ -287,3 +287,9 @@ def test_load_image_channel_order_bgr_by_default_or_rgb(tmp_path):
     assert LoadImageFromFile(channel_order='rgb')(dict(info))['img'][0, 0].tolist() == [30, 20, 10]
     with pytest.raises(ValueError, match="channel_order must be 'bgr' or 'rgb', got 'rbg'"):
         LoadImageFromFile(channel_order='rbg')
+
+def test_to_data_container_wraps_each_field_with_its_options():
+    results = ToDataContainer(fields=[dict(key='proposals', stack=False), dict(key='img', stack=True)])(
+        dict(proposals=torch.zeros(2, 4), img=torch.zeros(3, 4, 4)))
+    assert not results['proposals'].stack and results['img'].stack
+    assert results['proposals'].data.shape == (2, 4)

@@ -1,13 +1,13 @@
 """Data pipeline transforms (MMDetection 2.x names), registered in ``PIPELINES``."""
 from .compose import Compose
-from .formating import (Collect, DefaultFormatBundle, ImageToTensor, ToTensor, to_tensor)
+from .formating import (Collect, DefaultFormatBundle, ImageToTensor, ToDataContainer, ToTensor, to_tensor)
 from .loading import (CorruptImageError, LoadAnnotations, LoadImageFromFile, LoadImageFromWebcam,
                       LoadProposals)
 from .test_time_aug import MultiScaleFlipAug
 from .transforms import Normalize, Pad, RandomFlip, Resize
 
 __all__ = [
-    'Compose', 'to_tensor', 'ToTensor', 'ImageToTensor', 'DefaultFormatBundle', 'Collect',
+    'Compose', 'to_tensor', 'ToTensor', 'ToDataContainer', 'ImageToTensor', 'DefaultFormatBundle', 'Collect',
     'CorruptImageError', 'LoadImageFromFile', 'LoadImageFromWebcam', 'LoadAnnotations', 'LoadProposals',
     'MultiScaleFlipAug', 'Resize', 'RandomFlip', 'Normalize', 'Pad'
 ]

@@ -67,6 +67,28 @@ class ImageToTensor:
 
 
 @PIPELINES.register_module()
+class ToDataContainer:
+    """Wrap ``results[key]`` in a ``DataContainer`` for each field ``dict(key=..., **DataContainer kwargs)``
+    (e.g. ``dict(key='proposals', stack=False)`` so a test batch keeps one proposal tensor per image)."""
+
+    def __init__(self, fields: SequenceT[dict] = (dict(key='img', stack=True), dict(key='gt_bboxes'),
+                                                  dict(key='gt_labels'))) -> None:
+        for field in fields:
+            if 'key' not in field:
+                raise KeyError(f'ToDataContainer: each field needs a "key", got {field}')
+        self.fields = fields
+
+    def __call__(self, results: Dict) -> Dict:
+        for field in self.fields:
+            kwargs = {name: value for name, value in field.items() if name != 'key'}
+            results[field['key']] = DC(results[field['key']], **kwargs)
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(fields={self.fields})'
+
+
+@PIPELINES.register_module()
 class DefaultFormatBundle:
     """Default formatting: ``img`` -> ``DC(tensor (3, H, W), stack=True)``; ``proposals``,
     ``gt_bboxes``, ``gt_bboxes_ignore``, ``gt_labels`` -> ``DC(tensor)`` (not stacked).

@@ -1,6 +1,7 @@
 from .base import BaseDetector
+from .fast_rcnn import FastRCNN
 from .faster_rcnn import FasterRCNN
 from .rpn import RPN
 from .two_stage import TwoStageDetector
 
-__all__ = ['BaseDetector', 'TwoStageDetector', 'FasterRCNN', 'RPN']
+__all__ = ['BaseDetector', 'TwoStageDetector', 'FastRCNN', 'FasterRCNN', 'RPN']
