@@ -7,9 +7,12 @@ import numpy as np
 import pytest
 import torch
 from mmcv import Config
+from mmcv.parallel import MMDataParallel
 
-from mmdet_lite.datasets import CustomDataset
+from mmdet_lite.apis import single_gpu_test
+from mmdet_lite.datasets import CustomDataset, build_dataloader, build_dataset
 from mmdet_lite.models import build_detector
+from tests.test_datasets.helpers import write_coco
 
 CONFIG = Path(__file__).resolve().parents[2] / 'configs' / 'fast_rcnn' / 'fast_rcnn_r50_fpn_1x_coco.py'
 
@@ -86,3 +89,21 @@ def test_proposal_file_rows_reach_the_batch_through_load_proposals(tmp_path):
                             proposal_file=str(tmp_path / 'proposals.pkl'), classes=('thing', ), filter_empty_gt=False)
     proposals = dataset[0]['proposals'].data
     torch.testing.assert_close(proposals, torch.tensor([[8., 8., 40., 40.], [0., 0., 20., 20.]]))
+
+
+def test_single_gpu_test_with_the_configs_proposal_test_pipeline(tiny_fast_rcnn, tmp_path):
+    images = [dict(id=i + 1, file_name=f'{i}.jpg', width=80, height=64) for i in range(2)]
+    annotations = [dict(id=i + 1, image_id=i + 1, category_id=1, bbox=[4 + i, 4, 30, 20], area=600, iscrowd=0)
+                   for i in range(2)]
+    ann = write_coco(tmp_path, 'ann.json', 'imgs', images, annotations,
+                     [dict(id=1, name='a'), dict(id=2, name='b'), dict(id=3, name='c')])
+    mmcv.dump([np.array([[4., 4., 34., 24., .9], [10., 10., 60., 50., .5]], np.float32)] * 2,
+              str(tmp_path / 'proposals.pkl'))
+    pipeline = Config.fromfile(str(CONFIG)).data.test.pipeline
+    pipeline[2].img_scale = (64, 48)
+    dataset = build_dataset(dict(type='CocoDataset', ann_file=str(ann), img_prefix=str(tmp_path / 'imgs'),
+                                 classes=('a', 'b', 'c'), pipeline=pipeline, test_mode=True,
+                                 proposal_file=str(tmp_path / 'proposals.pkl')))
+    loader = build_dataloader(dataset, 1, 0, dist=False, shuffle=False)
+    results = single_gpu_test(MMDataParallel(tiny_fast_rcnn), loader)
+    assert len(results) == 2 and all(len(r) == 3 for r in results)

@@ -5,8 +5,12 @@ import numpy as np
 import pytest
 import torch
 from mmcv import Config
+from mmcv.parallel import MMDataParallel
 
+from mmdet_lite.apis import single_gpu_test
+from mmdet_lite.datasets import build_dataloader, build_dataset
 from mmdet_lite.models import build_detector
+from tests.test_datasets.helpers import TEST_PIPELINE, write_coco
 
 CONFIG = Path(__file__).resolve().parents[2] / 'configs' / 'rpn' / 'rpn_r50_fpn_1x_coco.py'
 
@@ -83,3 +87,20 @@ def test_rpn_config_has_mmdetection_pipeline_and_proposal_evaluation():
     assert cfg.model.train_cfg.rpn.allowed_border == 0
     assert cfg.model.test_cfg.rpn == dict(nms_pre=2000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7),
                                           min_bbox_size=0)
+
+
+def test_rpn_proposals_through_single_gpu_test_evaluate_as_ar_at_100_300_1000(tiny_rpn, tmp_path):
+    images = [dict(id=i + 1, file_name=f'{i}.jpg', width=80, height=64) for i in range(2)]
+    annotations = [dict(id=i + 1, image_id=i + 1, category_id=1, bbox=[4 + i, 4, 30, 20], area=600, iscrowd=0)
+                   for i in range(2)]
+    ann = write_coco(tmp_path, 'ann.json', 'imgs', images, annotations, [dict(id=1, name='a')])
+    dataset = build_dataset(dict(type='CocoDataset', ann_file=str(ann), img_prefix=str(tmp_path / 'imgs'),
+                                 classes=('a', ), pipeline=TEST_PIPELINE, test_mode=True))
+    loader = build_dataloader(dataset, 1, 0, dist=False, shuffle=False)
+    results = single_gpu_test(MMDataParallel(tiny_rpn), loader)
+    assert len(results) == 2 and all(r.ndim == 2 and r.shape[1] == 5 for r in results)
+    # rescale=True: boxes in the 80x64 original image, not the 64x51 resized one
+    assert all(r[:, [0, 2]].max() <= 80 and r[:, [1, 3]].max() <= 64 for r in results)
+    metrics = dataset.evaluate(results, metric='proposal_fast')
+    assert list(metrics) == ['AR@100', 'AR@300', 'AR@1000']
+    assert all(0 <= v <= 1 for v in metrics.values())
