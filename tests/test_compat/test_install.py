@@ -33,6 +33,7 @@ CHECKS = {
     'pretrained_init': "mmcv.cnn.utils.weight_init.INITIALIZERS.get('Pretrained').__module__ == "
                        "'mmdet_lite.compat.pretrained_init'",
     'file_backend': "mmcv.FileClient('disk').client.__class__.__module__ == 'mmdet_lite.compat.file_backend'",
+    'conv_ws': "mmcv.cnn.bricks.conv_ws.conv_ws_2d.__module__ == 'mmdet_lite.compat.conv_ws'",
     # not a patch: compat.ddp provides classes that mmdet_lite.utils.dist uses directly
     'ddp': "mmdet_lite.utils.dist.MMDistributedDataParallel.__module__ == 'mmdet_lite.compat.ddp'",
 }

@@ -87,8 +87,8 @@ def test_batched_nms_class_agnostic_and_empty():
     dets, keep = batched_nms(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long),
                              NMS_CFG)
     assert dets.shape == (0, 5) and keep.shape == (0, )
-    with pytest.raises(ValueError, match='soft_nms'):
-        batched_nms(boxes, scores, idxs, dict(type='soft_nms', iou_threshold=0.5))
+    with pytest.raises(ValueError, match='nms_cfg type'):
+        batched_nms(boxes, scores, idxs, dict(type='fast_nms', iou_threshold=0.5))
 
 
 def naive_multiclass_nms(bboxes, scores, score_thr, thr, max_num, class_specific):

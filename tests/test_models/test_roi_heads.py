@@ -114,6 +114,20 @@ def test_get_bboxes_rescales_to_original_image_and_applies_score_threshold():
     assert torch.isclose(dets[0, 4], torch.tensor(math.exp(4) / (math.exp(4) + 2)))
 
 
+def test_get_bboxes_with_rcnn_soft_nms_config_decays_overlapping_scores():
+    head = _bbox_head(num_classes=1)
+    # IoU 1/3 between the two RoIs; both class 0 with softmax scores e^2/(e^2+1) and 1/2
+    rois = torch.tensor([[0., 0., 0., 30., 30.], [0., 15., 0., 45., 30.]])
+    cls_score = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
+    cfg = ConfigDict(score_thr=0.05, nms=dict(type='soft_nms', iou_threshold=0.3, min_score=0.05),
+                     max_per_img=100)
+    dets, labels = head.get_bboxes(rois, cls_score, torch.zeros(2, 4), (100, 100, 3), None,
+                                   rescale=False, cfg=cfg)
+    top = math.exp(2) / (math.exp(2) + 1)
+    assert labels.tolist() == [0, 0]
+    torch.testing.assert_close(dets[:, 4], torch.tensor([top, 0.5 * 2 / 3]))
+
+
 
 
 def _standard_roi_head(num_classes=3):

@@ -1,4 +1,4 @@
-"""Non-maximum suppression with mmcv 1.x semantics on top of ``torchvision.ops.nms``.
+"""Non-maximum suppression with mmcv 1.x semantics: ``torchvision.ops.nms`` and a soft-NMS.
 
 Symbols: N boxes, C foreground classes, k kept detections.
 """
@@ -48,7 +48,83 @@ def nms(boxes: torch.Tensor,
     return dets, keep
 
 
-_NMS_OPS = {'nms': nms}
+_SOFT_NMS_METHODS = ('naive', 'linear', 'gaussian')
+
+
+def _decay_weights(ious: torch.Tensor, method: str, iou_threshold: float,
+                   sigma: float) -> torch.Tensor:
+    """Score multipliers of soft-NMS for the (R,) IoUs with the last pick."""
+    if method == 'linear':
+        return torch.where(ious > iou_threshold, 1 - ious, torch.ones_like(ious))
+    if method == 'gaussian':
+        return torch.exp(-(ious * ious) / sigma)
+    return (ious <= iou_threshold).to(ious)
+
+
+def soft_nms(boxes: torch.Tensor,
+             scores: torch.Tensor,
+             iou_threshold: float = 0.3,
+             sigma: float = 0.5,
+             min_score: float = 1e-3,
+             method: str = 'linear',
+             offset: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Soft-NMS (https://arxiv.org/abs/1704.04503; the ``mmcv.ops.soft_nms`` contract).
+
+    Repeatedly picks the highest remaining score (ties: the lower index) and multiplies the
+    score of every remaining box by a decay of its IoU with the pick:
+    ``'linear'``: ``1 - iou`` where ``iou > iou_threshold``, else 1; ``'gaussian'``:
+    ``exp(-iou^2 / sigma)`` (no threshold); ``'naive'``: 0 where ``iou > iou_threshold``, else 1.
+    Remaining boxes whose decayed score falls below ``min_score`` are dropped (as in mmcv, the
+    first pick itself is never compared with ``min_score``). The loop runs once per pick; each
+    step is vectorised over the R remaining boxes.
+
+    Args:
+        boxes: (N, 4) x1y1x2y2.
+        scores: (N,) scores.
+        offset: 0, or 1 for the legacy ``w = x2 - x1 + 1`` areas.
+
+    Returns:
+        dets (k, 5) = kept boxes + decayed scores, sorted by descending score; keep (k,)
+        indices into N.
+    """
+    if boxes.dim() != 2 or boxes.size(1) != 4 or scores.shape != boxes.shape[:1]:
+        raise ValueError(f'soft_nms expects boxes (N, 4) and scores (N,), got '
+                         f'{tuple(boxes.shape)} and {tuple(scores.shape)}')
+    if method not in _SOFT_NMS_METHODS:
+        raise ValueError(f'method must be one of {_SOFT_NMS_METHODS}, got {method!r}')
+    if offset not in (0, 1):
+        raise ValueError(f'offset must be 0 or 1, got {offset}')
+    if sigma <= 0 and method == 'gaussian':
+        raise ValueError(f'sigma must be positive, got {sigma}')
+    areas = (boxes[:, 2] - boxes[:, 0] + offset) * (boxes[:, 3] - boxes[:, 1] + offset)
+    remaining = torch.arange(boxes.size(0), device=boxes.device)
+    remaining_scores = scores.clone()
+    picks, pick_scores = [], []
+    while remaining.numel() > 0:
+        top = torch.argmax(remaining_scores)
+        pick = remaining[top]
+        picks.append(pick)
+        pick_scores.append(remaining_scores[top])
+        rest = torch.arange(remaining.numel(), device=boxes.device) != top
+        remaining, remaining_scores = remaining[rest], remaining_scores[rest]
+        lt = torch.max(boxes[pick, :2], boxes[remaining, :2])
+        rb = torch.min(boxes[pick, 2:], boxes[remaining, 2:])
+        inter_wh = (rb - lt + offset).clamp(min=0)
+        inter = inter_wh[:, 0] * inter_wh[:, 1]
+        # the clamp keeps two zero-area boxes at IoU 0 instead of NaN
+        union = (areas[pick] + areas[remaining] - inter).clamp(min=torch.finfo(areas.dtype).eps)
+        remaining_scores = remaining_scores * _decay_weights(inter / union, method, iou_threshold,
+                                                             sigma)
+        alive = remaining_scores >= min_score
+        remaining, remaining_scores = remaining[alive], remaining_scores[alive]
+    if not picks:
+        return boxes.new_zeros((0, 5)), torch.zeros(0, dtype=torch.long, device=boxes.device)
+    keep = torch.stack(picks)
+    dets = torch.cat([boxes[keep], torch.stack(pick_scores)[:, None].to(boxes)], dim=1)
+    return dets, keep
+
+
+_NMS_OPS = {'nms': nms, 'soft_nms': soft_nms}
 
 
 def batched_nms(boxes: torch.Tensor,
@@ -66,7 +142,8 @@ def batched_nms(boxes: torch.Tensor,
         scores: (N,) scores.
         idxs: (N,) group of each box (class or level id).
         nms_cfg: ``dict(type='nms', iou_threshold=..., [offset, score_threshold, max_num,
-            split_thr, class_agnostic])``.
+            split_thr, class_agnostic])``, or ``dict(type='soft_nms', iou_threshold=...,
+            [sigma, min_score, method, offset, split_thr, class_agnostic])`` (scores decayed).
         class_agnostic: ignore ``idxs`` (overridden by ``nms_cfg['class_agnostic']``).
 
     Returns:
