@@ -197,9 +197,12 @@ def main(argv=None):
     cfg.seed = seed
     # Built before the work_dir is touched: a config naming a missing component or data
     # (train or val), or setting a loader key twice, fails here and leaves an earlier run's
-    # files as they were. train_detector makes the same compat_cfg copy.
-    model, datasets, val_dataset = build_model_and_datasets(compat_cfg(cfg),
-                                                            validate=not args.no_validate)
+    # files as they were. train_detector makes the same compat_cfg copy and gives its
+    # deprecation warnings (once, not here as well).
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)
+        loader_cfg = compat_cfg(cfg)
+    model, datasets, val_dataset = build_model_and_datasets(loader_cfg, validate=not args.no_validate)
     if cfg.get('resume_from'):
         check_fits_model(model, cfg.resume_from, checked['resume_from'])
     del checked
