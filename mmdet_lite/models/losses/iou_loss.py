@@ -8,11 +8,11 @@ import warnings
 from typing import Optional, Tuple
 
 import torch
-import torch.nn as nn
 
 from ...core.bbox.iou_calculators import bbox_overlaps
 from ..builder import LOSSES
-from .utils import check_avg_factor, check_reduction_override, weighted_loss
+from .smooth_l1_loss import _RegressionLoss
+from .utils import weighted_loss
 
 _IOU_MODES = ('linear', 'square', 'log')
 
@@ -130,50 +130,24 @@ def ciou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-7) -> to
     return 1 - cious.clamp(min=-1.0, max=1.0)
 
 
-class _IoUFamilyLoss(nn.Module):
-    """Shared forward of the IoU-family losses (weight handling of 2.28)."""
+class _IoUFamilyLoss(_RegressionLoss):
+    """Shared forward of the IoU-family losses (weight handling of 2.28): ``weight`` is (N,) or
+    (N, 4), (N, 4) averaged to (N,) (except for :class:`BoundedIoULoss`, whose loss is (N, 4)).
+    The loss is per box, (N,) ((N, 4) for BoundedIoULoss) with ``'none'``. With no positive
+    weight (and a reduction) it is ``(pred * weight).sum()``: zero, connected to the graph."""
 
     def __init__(self, eps: float, reduction: str, loss_weight: float) -> None:
-        super().__init__()
-        check_reduction_override(reduction)
+        super().__init__(reduction=reduction, loss_weight=loss_weight)
         self.eps = eps
-        self.reduction = reduction
-        self.loss_weight = loss_weight
 
-    def _loss(self, pred, target, weight, reduction, avg_factor):
-        raise NotImplementedError
-
-    def forward(self,
-                pred: torch.Tensor,
-                target: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None) -> torch.Tensor:
-        """Loss of (N, 4) ``pred`` boxes against (N, 4) ``target`` boxes.
-
-        Args:
-            weight: (N,) or (N, 4) weights; (N, 4) ones are averaged to (N,) as in 2.28
-                (except for :class:`BoundedIoULoss`, whose loss is (N, 4)).
-            avg_factor: replaces the count of the mean (not allowed with ``'sum'``).
-            reduction_override: ``'none'``, ``'mean'`` or ``'sum'`` for this call.
-
-        Returns:
-            Scalar loss, or the per-box (N,) ((N, 4) for BoundedIoULoss) loss with ``'none'``.
-            With no positive weight (and a reduction) it is ``(pred * weight).sum()``: zero,
-            connected to the graph; empty targets give ``pred.sum() * 0``.
-        """
-        check_reduction_override(reduction_override)
-        reduction = reduction_override if reduction_override else self.reduction
-        check_avg_factor(reduction, avg_factor)
+    def _reduced_loss(self, pred: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor],
+                      reduction: str, avg_factor: Optional[float]) -> torch.Tensor:
         if weight is not None and not torch.any(weight > 0) and reduction != 'none':
             if pred.dim() == weight.dim() + 1:
                 weight = weight.unsqueeze(1)
             return (pred * weight).sum()
-        if target.numel() == 0 and reduction != 'none':
-            # avoids the NaN of a mean over zero boxes
-            return pred.sum() * 0
-        return self.loss_weight * self._loss(pred, target, self._box_weight(pred, weight), reduction,
-                                             avg_factor)
+        return super()._reduced_loss(pred, target, self._box_weight(pred, weight), reduction,
+                                     avg_factor)
 
     @staticmethod
     def _box_weight(pred: torch.Tensor, weight: Optional[torch.Tensor]) -> Optional[torch.Tensor]:

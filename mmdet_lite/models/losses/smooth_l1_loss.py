@@ -62,6 +62,11 @@ class _RegressionLoss(nn.Module):
         check_reduction_override(reduction_override)
         reduction = reduction_override if reduction_override else self.reduction
         check_avg_factor(reduction, avg_factor)
+        return self._reduced_loss(pred, target, weight, reduction, avg_factor)
+
+    def _reduced_loss(self, pred: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor],
+                      reduction: str, avg_factor: Optional[float]) -> torch.Tensor:
+        """The weighted loss once ``reduction`` and ``avg_factor`` are checked."""
         if target.numel() == 0 and reduction != 'none':
             # avoids the NaN of a mean over zero weighted elements
             return pred.sum() * 0
