@@ -147,9 +147,9 @@ def _process_state_kept():
 def run_in_process(script: str, *args, cwd=REPO_ROOT, env=None) -> subprocess.CompletedProcess:
     """Run ``tools/<script>``'s ``main`` through ``run_cli`` as its command line does, in this process,
     from the repository root and without launcher variables, like ``run_script`` but without starting
-    an interpreter (most of a tiny run's time); ``env`` adds variables (a launcher's, say). Returns a ``CompletedProcess`` with the exit status and
-    what was printed. Warnings go to pytest's record, not to the returned stderr: check them with
-    ``pytest.warns``."""
+    an interpreter (most of a tiny run's time); ``env`` adds variables (a launcher's, say). Returns a
+    ``CompletedProcess`` with the exit status and what was printed. Warnings go to pytest's record,
+    not to the returned stderr: check them with ``pytest.warns``."""
     main = load_tool(script).main
     argv = [str(arg) for arg in args]
     out, err = io.StringIO(), io.StringIO()

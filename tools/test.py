@@ -26,14 +26,12 @@ from mmdet_lite.core.fp16 import enable_autocast
 from mmdet_lite.datasets import build_dataloader, build_dataset, replace_ImageToTensor
 from mmdet_lite.models.builder import build_detector
 from mmdet_lite.utils import compat_cfg, setup_multi_processes
+from mmdet_lite.utils.compat_config import loader_settings
 from mmdet_lite.utils.checkpoint import CheckpointError, check_checkpoint, load_checkpoint_matched
 from mmdet_lite.utils.cli import (StrictDictAction, add_launcher_arguments, export_local_rank,
                                   load_config, run_cli)
 from mmdet_lite.utils.dist import get_dist_info, init_dist, wrap_model
 from mmdet_lite.utils.logger import get_root_logger, log_traceback_to_file
-
-# MMDetection 2.28's test loader defaults, under data.test_dataloader.
-TEST_LOADER_DEFAULTS = dict(samples_per_gpu=1, workers_per_gpu=2)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -121,8 +119,7 @@ def load_test_config(args) -> Config:
 def prepare_test_data_cfg(cfg: Config, distributed: bool) -> dict:
     """Put ``cfg.data.test`` in test mode; returns the test loader's ``build_dataloader``
     arguments: ``data.test_dataloader`` over MMDetection 2.28's defaults."""
-    loader_args = {**TEST_LOADER_DEFAULTS, 'dist': distributed, 'shuffle': False,
-                   **cfg.data.test_dataloader}
+    loader_args = {'dist': distributed, 'shuffle': False, **loader_settings(cfg, 'test_dataloader')}
     test_cfgs = cfg.data.test if isinstance(cfg.data.test, list) else [cfg.data.test]
     for ds_cfg in test_cfgs:
         ds_cfg.test_mode = True

@@ -15,14 +15,10 @@ from mmdet_lite.datasets.utils import replace_ImageToTensor
 from mmdet_lite.utils import get_root_logger
 from mmdet_lite.utils.atomic_io import remove_stale_temp_files
 from mmdet_lite.utils.checkpoint import find_latest_checkpoint, load_checkpoint, resume_runner
-from mmdet_lite.utils.compat_config import compat_cfg
+from mmdet_lite.utils.compat_config import compat_cfg, loader_settings
 from mmdet_lite.utils.dist import wrap_model
 
 from .test import multi_gpu_test, single_gpu_test
-
-# MMDetection 2.28's loader defaults, under each data.*_dataloader dict.
-TRAIN_LOADER_DEFAULTS = dict(samples_per_gpu=2, workers_per_gpu=2, persistent_workers=False)
-VAL_LOADER_DEFAULTS = dict(samples_per_gpu=1, workers_per_gpu=2, persistent_workers=False)
 
 
 def _checkpoint_map_location():
@@ -57,8 +53,7 @@ def auto_scale_lr(cfg, distributed: bool, logger) -> None:
     check_auto_scale_lr(cfg)
     base_batch_size = cfg.auto_scale_lr.base_batch_size
     num_gpus = get_dist_info()[1] if distributed else len(cfg.gpu_ids)
-    samples_per_gpu = cfg.data.train_dataloader.get('samples_per_gpu',
-                                                    TRAIN_LOADER_DEFAULTS['samples_per_gpu'])
+    samples_per_gpu = loader_settings(cfg, 'train_dataloader')['samples_per_gpu']
     batch_size = num_gpus * samples_per_gpu
     logger.info(f'Training with {num_gpus} GPU(s) with {samples_per_gpu} samples per GPU. '
                 f'The total batch size is {batch_size}.')
@@ -83,8 +78,8 @@ def _optimizer_hook_config(cfg, distributed: bool):
 
 
 def _val_loader_args(cfg, distributed: bool) -> dict:
-    return {**VAL_LOADER_DEFAULTS, 'dist': distributed, 'shuffle': False,
-            'pin_memory': cfg.data.get('pin_memory', False), **cfg.data.val_dataloader}
+    return {'dist': distributed, 'shuffle': False, 'pin_memory': cfg.data.get('pin_memory', False),
+            **loader_settings(cfg, 'val_dataloader')}
 
 
 def build_val_dataset(cfg):
@@ -92,7 +87,7 @@ def build_val_dataset(cfg):
     replaced when it is batched (``data.val_dataloader.samples_per_gpu`` > 1). ``cfg``: as
     ``compat_cfg`` returns it; not changed."""
     val_cfg = copy.deepcopy(cfg.data.val)
-    if cfg.data.val_dataloader.get('samples_per_gpu', VAL_LOADER_DEFAULTS['samples_per_gpu']) > 1:
+    if loader_settings(cfg, 'val_dataloader')['samples_per_gpu'] > 1:
         val_cfg.pipeline = replace_ImageToTensor(val_cfg.pipeline)
     return build_dataset(val_cfg, dict(test_mode=True))
 
@@ -126,10 +121,9 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
     datasets = dataset if isinstance(dataset, (list, tuple)) else [dataset]
     check_logger_hooks(cfg.get('log_config'))
     runner_type = cfg.runner['type']
-    train_loader_args = {**TRAIN_LOADER_DEFAULTS, 'num_gpus': len(cfg.gpu_ids),
-                         'dist': distributed, 'seed': cfg.seed, 'runner_type': runner_type,
-                         'pin_memory': cfg.data.get('pin_memory', False),
-                         **cfg.data.train_dataloader}
+    train_loader_args = {'num_gpus': len(cfg.gpu_ids), 'dist': distributed, 'seed': cfg.seed,
+                         'runner_type': runner_type, 'pin_memory': cfg.data.get('pin_memory', False),
+                         **loader_settings(cfg, 'train_dataloader')}
     data_loaders = [build_dataloader(ds, **train_loader_args) for ds in datasets]
     # batches from loader workers are received on a background thread, off the training step
     data_loaders = [PrefetchLoader(loader) if loader.num_workers > 0 else loader for loader in data_loaders]

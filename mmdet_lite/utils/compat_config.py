@@ -8,7 +8,7 @@
   Each move warns that the old place is deprecated; a setting given in both places is an error.
 - ``total_epochs`` becomes ``runner = dict(type='EpochBasedRunner', max_epochs=...)``.
 
-``build_dataloader`` then gets each loader's dict over defaults (see ``mmdet_lite.apis``).
+``build_dataloader`` then gets each loader's dict over 2.28's defaults (:func:`loader_settings`).
 """
 import copy
 import warnings
@@ -16,6 +16,11 @@ import warnings
 from mmcv import Config, ConfigDict
 
 LOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+# MMDetection 2.28's loader defaults, under each data.*_dataloader dict.
+LOADER_DEFAULTS = dict(
+    train_dataloader=dict(samples_per_gpu=2, workers_per_gpu=2, persistent_workers=False),
+    val_dataloader=dict(samples_per_gpu=1, workers_per_gpu=2, persistent_workers=False),
+    test_dataloader=dict(samples_per_gpu=1, workers_per_gpu=2))
 
 
 class ConfigConflictError(ValueError):
@@ -29,6 +34,12 @@ def compat_cfg(cfg: Config) -> Config:
     compat_loader_args(cfg)
     compat_runner_args(cfg)
     return cfg
+
+
+def loader_settings(cfg: Config, loader_name: str) -> dict:
+    """``data.<loader_name>`` (``'train_dataloader'``, ...) over 2.28's defaults; ``cfg`` as
+    :func:`compat_cfg` returns it."""
+    return {**LOADER_DEFAULTS[loader_name], **cfg.data[loader_name]}
 
 
 def compat_runner_args(cfg: Config) -> None:
