@@ -223,6 +223,19 @@ def test_benchmark_one_process(oracle, run_tool_in_process):
     check_speed_line(lines[1], 'Overall ')
 
 
+def test_benchmark_reads_the_loader_settings_of_a_2_28_config(oracle, tmp_path):
+    """A config that sets its loaders in ``data.test_dataloader`` only (no ``data.workers_per_gpu``)."""
+    _, config, checkpoint = oracle
+    text = config.read_text()
+    assert 'data = dict(workers_per_gpu=0,' in text
+    config_228 = tmp_path / 'oracle_228.py'
+    config_228.write_text(text.replace('data = dict(workers_per_gpu=0,',
+                                       'data = dict(test_dataloader=dict(workers_per_gpu=0),'))
+    result = run_in_process('analysis_tools/benchmark.py', config_228, checkpoint, '--max-iter', 6)
+    assert result.returncode == 0, result.stderr
+    check_speed_line([line for line in result.stdout.splitlines() if 'fps' in line][-1], 'Overall ')
+
+
 def test_benchmark_repeats_under_a_launcher(oracle):
     _, config, checkpoint = oracle
     launcher_env = dict(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0', MASTER_ADDR='127.0.0.1',

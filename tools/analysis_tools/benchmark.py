@@ -13,7 +13,6 @@ process (``--launcher none``, the default). Under a launcher every process measu
 of the test set and prints its own lines.
 """
 import argparse
-import copy
 import os.path as osp
 import sys
 import time
@@ -33,6 +32,7 @@ from mmdet_lite.core.fp16 import enable_autocast  # noqa: E402
 from mmdet_lite.datasets import build_dataloader, build_dataset, replace_ImageToTensor  # noqa: E402
 from mmdet_lite.models.builder import build_detector  # noqa: E402
 from mmdet_lite.utils.checkpoint import check_checkpoint, load_checkpoint  # noqa: E402
+from mmdet_lite.utils.compat_config import compat_cfg, loader_settings  # noqa: E402
 from mmdet_lite.utils.cli import (StrictDictAction, add_launcher_arguments,  # noqa: E402
                                   export_local_rank, load_config, require_config_keys, run_cli)
 from mmdet_lite.utils.dist import init_dist, wrap_model  # noqa: E402
@@ -73,17 +73,19 @@ def _synchronize() -> None:
 
 def measure_inference_speed(cfg: Config, checkpoint: str, max_iter: int, log_interval: int,
                             is_fuse_conv_bn: bool, distributed: bool = False) -> float:
-    """Images per second of the forward on ``cfg.data.test``, one image a batch, the first
-    ``NUM_WARMUP`` images left out; prints MMDetection's progress and overall lines."""
+    """Images per second of the forward on ``cfg.data.test`` (``cfg`` not changed), one image a
+    batch, the first ``NUM_WARMUP`` images left out; prints MMDetection's progress and overall
+    lines."""
+    cfg = compat_cfg(cfg)
     cfg.model.pretrained = None
     cfg.model.train_cfg = None
     cfg.data.test.test_mode = True
-    if cfg.data.test.pop('samples_per_gpu', 1) > 1:
+    loader_args = loader_settings(cfg, 'test_dataloader')
+    if loader_args['samples_per_gpu'] > 1:
         cfg.data.test.pipeline = replace_ImageToTensor(cfg.data.test.pipeline)
     dataset = build_dataset(cfg.data.test)
-    data_loader = build_dataloader(dataset, samples_per_gpu=1,
-                                   workers_per_gpu=cfg.data.workers_per_gpu, dist=distributed,
-                                   shuffle=False)
+    data_loader = build_dataloader(dataset, **{**loader_args, 'samples_per_gpu': 1},
+                                   dist=distributed, shuffle=False)
     if len(data_loader) <= NUM_WARMUP:
         raise ValueError(f'data.test of {cfg.filename} gives {len(data_loader)} images to this '
                          f'process: the benchmark needs more than the {NUM_WARMUP} warm-up images')
@@ -121,10 +123,11 @@ def measure_inference_speed(cfg: Config, checkpoint: str, max_iter: int, log_int
 def repeat_measure_inference_speed(cfg: Config, checkpoint: str, max_iter: int, log_interval: int,
                                    is_fuse_conv_bn: bool, repeat_num: int = 1,
                                    distributed: bool = False) -> Union[float, List[float]]:
-    """``measure_inference_speed`` ``repeat_num`` times on fresh copies of ``cfg``; with more than
-    one, prints every fps and ms per image with their means in brackets and returns the list."""
-    fps_list = [measure_inference_speed(copy.deepcopy(cfg), checkpoint, max_iter, log_interval,
-                                        is_fuse_conv_bn, distributed)
+    """``measure_inference_speed`` ``repeat_num`` times (each on its own ``compat_cfg`` copy of
+    ``cfg``); with more than one, prints every fps and ms per image with their means in brackets
+    and returns the list."""
+    fps_list = [measure_inference_speed(cfg, checkpoint, max_iter, log_interval, is_fuse_conv_bn,
+                                        distributed)
                 for _ in range(repeat_num)]
     if repeat_num == 1:
         return fps_list[0]
