@@ -1,3 +1,4 @@
+from .. import ops  # noqa: F401  (registers the mmcv.ops layer types, e.g. DCN, as mmcv-full does)
 from .backbones import *  # noqa: F401,F403
 from .builder import (BACKBONES, DETECTORS, HEADS, LOSSES, MODELS, NECKS, ROI_EXTRACTORS, SHARED_HEADS,
                       build_backbone, build_detector, build_head, build_loss, build_neck, build_roi_extractor,
