@@ -203,7 +203,7 @@ def main(argv=None) -> None:
         raise ValueError(f'--steps must be >= 1, got {args.steps}')
     if args.threads:
         torch.set_num_threads(args.threads)
-    get_logger('mmcv', log_level=logging.WARNING)  # silence the per-parameter init report
+    get_logger('mmcv').setLevel(logging.WARNING)  # silence the per-parameter init report (already initialised at import)
     torch.manual_seed(0)
     cuda = args.device == 'cuda'
     memory = 'peak GPU MiB' if cuda else 'peak RSS MiB'
