@@ -101,29 +101,34 @@ def drop_pretrained(node) -> None:
         drop_pretrained(child)
 
 
-def random_boxes(num_boxes: int, img_size: int) -> torch.Tensor:
+def random_boxes(num_boxes: int, img_size: int, generator: torch.Generator) -> torch.Tensor:
     """(num_boxes, 4) x1y1x2y2 boxes inside an img_size square, sides 10-40% of it."""
-    sizes = torch.empty(num_boxes, 2).uniform_(0.1, 0.4) * img_size
-    corners = torch.rand(num_boxes, 2) * (img_size - sizes)
+    sizes = (0.1 + 0.3 * torch.rand(num_boxes, 2, generator=generator)) * img_size
+    corners = torch.rand(num_boxes, 2, generator=generator) * (img_size - sizes)
     return torch.cat([corners, corners + sizes], dim=1)
 
 
-def random_batch(model_type: str, num_classes: int, img_size: int) -> Tuple[dict, dict]:
+def random_batch(model_type: str, num_classes: int, img_size: int,
+                 seed: int) -> Tuple[dict, dict]:
     """Train and test inputs of 2 random images for a ``model_type`` detector: keyword
-    arguments of ``model(...)`` with ``return_loss=True`` and ``False``."""
+    arguments of ``model(...)`` with ``return_loss=True`` and ``False``. Drawn from their own
+    generator: every detector of a type gets the same batch, however its build used the RNG."""
+    generator = torch.Generator().manual_seed(seed)
     num_images = 2
-    img = torch.randn(num_images, 3, img_size, img_size)
+    img = torch.randn(num_images, 3, img_size, img_size, generator=generator)
     shape = (img_size, img_size, 3)
     img_metas = [dict(img_shape=shape, pad_shape=shape, ori_shape=shape, flip=False,
                       flip_direction=None, scale_factor=np.ones(4, dtype=np.float32))
                  for _ in range(num_images)]
     train = dict(img=img, img_metas=img_metas,
-                 gt_bboxes=[random_boxes(NUM_GT_BOXES, img_size) for _ in range(num_images)])
+                 gt_bboxes=[random_boxes(NUM_GT_BOXES, img_size, generator)
+                            for _ in range(num_images)])
     test = dict(img=[img], img_metas=[[dict(meta) for meta in img_metas]])
     if model_type != 'RPN':
-        train['gt_labels'] = [torch.randint(num_classes, (NUM_GT_BOXES, )) for _ in range(num_images)]
+        train['gt_labels'] = [torch.randint(num_classes, (NUM_GT_BOXES, ), generator=generator)
+                             for _ in range(num_images)]
     if model_type == 'FastRCNN':
-        proposals = [random_boxes(NUM_PROPOSALS, img_size) for _ in range(num_images)]
+        proposals = [random_boxes(NUM_PROPOSALS, img_size, generator) for _ in range(num_images)]
         train['proposals'] = proposals
         test['proposals'] = [proposals]
     return train, test
@@ -135,7 +140,7 @@ def num_classes_of(model) -> int:
     return roi_head.bbox_head.num_classes if roi_head is not None else 1
 
 
-def check_config(cfg, img_size: int) -> float:
+def check_config(cfg, img_size: int, seed: int) -> float:
     """Build ``cfg.model``, train it one step and test it once; the step's total loss."""
     model = build_detector(cfg.model, train_cfg=cfg.get('train_cfg'), test_cfg=cfg.get('test_cfg'))
     mmcv_logger = get_logger('mmcv')
@@ -146,7 +151,8 @@ def check_config(cfg, img_size: int) -> float:
     finally:
         mmcv_logger.setLevel(level)
     optimizer = build_optimizer(model, cfg.optimizer)
-    train_inputs, test_inputs = random_batch(cfg.model.type, num_classes_of(model), img_size)
+    train_inputs, test_inputs = random_batch(cfg.model.type, num_classes_of(model),
+                                              img_size, seed)
     model.train()
     losses = model(return_loss=True, **train_inputs)
     loss, log_vars = model._parse_losses(losses)
@@ -178,7 +184,7 @@ def check_configs(paths: List[str], types: List[str], img_size: int, seed: int,
             cfg = compat_cfg(cfg)
             drop_pretrained(cfg.model)
             set_random_seed(seed)
-            loss = check_config(cfg, img_size)
+            loss = check_config(cfg, img_size, seed)
         except Exception as error:  # noqa: BLE001 - reported per config, the others still run
             yield path, 'FAIL', error
             continue
