@@ -75,7 +75,8 @@ def unknown_types(node, path=()):
 
 
 def test_every_config_loads_and_names_only_registered_types():
-    paths = sorted(CONFIGS.rglob('*.py'))
+    # _base_ files are checked within the configs that inherit them (each load parses its chain)
+    paths = sorted(path for path in CONFIGS.rglob('*.py') if '_base_' not in path.parts)
     assert len(paths) > 10
     problems = []
     for path in paths:

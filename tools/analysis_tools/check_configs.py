@@ -165,7 +165,10 @@ def check_config(cfg, img_size: int, seed: int) -> float:
     optimizer.step()
     model.eval()
     with torch.no_grad():
-        model(return_loss=False, **test_inputs)
+        results = model(return_loss=False, **test_inputs)
+    if len(results) != len(train_inputs['img_metas']):
+        raise ValueError(f"the test returned {len(results)} results for "
+                         f"{len(train_inputs['img_metas'])} images")
     return log_vars['loss']
 
 
