@@ -30,6 +30,7 @@ import os.path as osp
 import sys
 import time
 import traceback
+import warnings
 from typing import Iterator, List, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/, for process_env
@@ -184,7 +185,9 @@ def check_configs(paths: List[str], types: List[str], img_size: int, seed: int,
             if model_type not in types:
                 yield path, 'SKIP', model_type
                 continue
-            cfg = compat_cfg(cfg)
+            with warnings.catch_warnings():  # its notices on loader keys: no loader is built here
+                warnings.simplefilter('ignore', UserWarning)
+                cfg = compat_cfg(cfg)
             drop_pretrained(cfg.model)
             set_random_seed(seed)
             loss = check_config(cfg, img_size, seed)
