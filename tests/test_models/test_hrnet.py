@@ -96,3 +96,18 @@ def test_bad_extra_is_named(change, match):
     extra = {key: value for key, value in dict(TINY_EXTRA, **change).items() if value is not None}
     with pytest.raises(ValueError, match=match):
         build_backbone(dict(type='HRNet', extra=extra))
+
+
+def test_pretrained_with_prefix_loads_a_whole_models_checkpoint(tmp_path):
+    """A local checkpoint whose backbone keys carry ``backbone.`` loads through ``init_cfg.prefix``."""
+    torch.manual_seed(0)
+    source = build_backbone(dict(type='HRNet', extra=TINY_EXTRA))
+    state = {f'backbone.{key}': value for key, value in source.state_dict().items()}
+    state['neck.conv.weight'] = torch.zeros(1)
+    path = tmp_path / 'classifier.pth'
+    torch.save(dict(state_dict=state), path)
+    target = build_backbone(dict(type='HRNet', extra=TINY_EXTRA,
+                                 init_cfg=dict(type='Pretrained', prefix='backbone.', checkpoint=str(path))))
+    target.init_weights()
+    for key, value in source.state_dict().items():
+        assert torch.equal(target.state_dict()[key], value), key

@@ -14,7 +14,7 @@ from mmcv.runner import BaseModule, ModuleList, Sequential
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..builder import BACKBONES
-from .resnet import BasicBlock, Bottleneck
+from .resnet import BasicBlock, Bottleneck, _load_pretrained
 
 _STAGE_KEYS = ('num_modules', 'num_branches', 'block', 'num_blocks', 'num_channels')
 
@@ -255,6 +255,14 @@ class HRNet(BaseModule):
             x_list = [y_list[i] if transition[i] is None else transition[i](y_list[-1]) for i in range(num_branches)]
             y_list = getattr(self, f'stage{k}')(x_list)
         return y_list
+
+    def init_weights(self) -> None:
+        """mmcv init; a ``Pretrained`` init_cfg is loaded weights-only from a local file or the hub cache."""
+        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
+            _load_pretrained(self, self.init_cfg['checkpoint'], self.init_cfg.get('prefix'))
+            self._is_init = True
+            return
+        super().init_weights()
 
     def train(self, mode: bool = True) -> 'HRNet':
         super().train(mode)

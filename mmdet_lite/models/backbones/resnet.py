@@ -4,6 +4,7 @@ Symbols: N images, C channels, H, W the input size. Stage ``i`` (0-based) has st
 default strides, and ``base_channels * 2**i * expansion`` output channels.
 """
 import os.path as osp
+import re
 import warnings
 from typing import Optional, Sequence, Tuple
 
@@ -55,8 +56,11 @@ def resolve_pretrained_file(checkpoint: str) -> str:
     return path
 
 
-def _load_pretrained(module: nn.Module, checkpoint: str) -> None:
-    """Non-strict weights-only load of ``checkpoint`` into ``module`` (mmcv ``PretrainedInit`` semantics)."""
+def _load_pretrained(module: nn.Module, checkpoint: str, prefix: Optional[str] = None) -> None:
+    """Non-strict weights-only load of ``checkpoint`` into ``module`` (mmcv ``PretrainedInit`` semantics).
+
+    ``prefix`` (e.g. ``'backbone.'`` for a whole classifier's checkpoint) is stripped from the keys that have it.
+    """
     from mmcv.cnn.utils.weight_init import update_init_info
     from mmcv.utils import get_logger
 
@@ -64,7 +68,8 @@ def _load_pretrained(module: nn.Module, checkpoint: str) -> None:
     path = resolve_pretrained_file(checkpoint)
     logger = get_logger('mmcv')
     logger.info(f'load model from: {checkpoint}')
-    load_checkpoint(module, path, map_location='cpu', strict=False, logger=logger)
+    revise_keys = [(r'^module\.', '')] + ([(f'^{re.escape(prefix)}', '')] if prefix else [])
+    load_checkpoint(module, path, map_location='cpu', strict=False, logger=logger, revise_keys=revise_keys)
     if hasattr(module, '_params_init_info'):
         update_init_info(module, init_info=f'PretrainedInit: load from {checkpoint}')
 
@@ -355,7 +360,7 @@ class ResNet(BaseModule):
     def init_weights(self) -> None:
         """mmcv init; a ``Pretrained`` init_cfg is loaded weights-only from a local file or the hub cache."""
         if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
-            _load_pretrained(self, self.init_cfg['checkpoint'])
+            _load_pretrained(self, self.init_cfg['checkpoint'], self.init_cfg.get('prefix'))
             self._is_init = True
             return
         super().init_weights()
