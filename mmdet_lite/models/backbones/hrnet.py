@@ -112,10 +112,11 @@ class HRModule(BaseModule):
         x = [branch(x_i) for branch, x_i in zip(self.branches, x)]
         fused = []
         for i, fuse_layer in enumerate(self.fuse_layers):
-            total = x[i]
-            for j in range(self.num_branches):
-                if j != i:
-                    total = total + fuse_layer[j](x[j])
+            # Summed in branch order, as 2.28, so float results match it bit for bit.
+            terms = [x[j] if j == i else fuse_layer[j](x[j]) for j in range(self.num_branches)]
+            total = terms[0]
+            for term in terms[1:]:
+                total = total + term
             fused.append(self.relu(total))
         return fused
 
