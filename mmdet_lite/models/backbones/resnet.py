@@ -4,6 +4,7 @@ Symbols: N images, C channels, H, W the input size. Stage ``i`` (0-based) has st
 default strides, and ``base_channels * 2**i * expansion`` output channels.
 """
 import os.path as osp
+import re
 import warnings
 from typing import Optional, Sequence, Tuple
 
@@ -55,8 +56,11 @@ def resolve_pretrained_file(checkpoint: str) -> str:
     return path
 
 
-def _load_pretrained(module: nn.Module, checkpoint: str) -> None:
-    """Non-strict weights-only load of ``checkpoint`` into ``module`` (mmcv ``PretrainedInit`` semantics)."""
+def _load_pretrained(module: nn.Module, checkpoint: str, prefix: Optional[str] = None) -> None:
+    """Non-strict weights-only load of ``checkpoint`` into ``module`` (mmcv ``PretrainedInit`` semantics).
+
+    ``prefix`` (e.g. ``'backbone.'`` for a whole classifier's checkpoint) is stripped from the keys that have it.
+    """
     from mmcv.cnn.utils.weight_init import update_init_info
     from mmcv.utils import get_logger
 
@@ -64,7 +68,8 @@ def _load_pretrained(module: nn.Module, checkpoint: str) -> None:
     path = resolve_pretrained_file(checkpoint)
     logger = get_logger('mmcv')
     logger.info(f'load model from: {checkpoint}')
-    load_checkpoint(module, path, map_location='cpu', strict=False, logger=logger)
+    revise_keys = [(r'^module\.', '')] + ([(f'^{re.escape(prefix)}', '')] if prefix else [])
+    load_checkpoint(module, path, map_location='cpu', strict=False, logger=logger, revise_keys=revise_keys)
     if hasattr(module, '_params_init_info'):
         update_init_info(module, init_info=f'PretrainedInit: load from {checkpoint}')
 
@@ -253,21 +258,8 @@ class ResNet(BaseModule):
             raise ValueError(f'dcn/plugins are not supported (mmcv.ops is absent); got dcn={dcn}, plugins={plugins}')
         self.zero_init_residual = zero_init_residual
         block, stage_blocks = self.arch_settings[depth]
-        block_init_cfg = None
-        if isinstance(pretrained, str):
-            warnings.warn('DeprecationWarning: pretrained is deprecated, please use "init_cfg" instead')
-            self.init_cfg = dict(type='Pretrained', checkpoint=pretrained)
-        elif pretrained is None:
-            if init_cfg is None:
-                self.init_cfg = [
-                    dict(type='Kaiming', layer='Conv2d'),
-                    dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
-                ]
-                if zero_init_residual:
-                    last_norm = 'norm2' if block is BasicBlock else 'norm3'
-                    block_init_cfg = dict(type='Constant', val=0, override=dict(name=last_norm))
-        else:
-            raise TypeError(f'pretrained must be a str or None, got {type(pretrained)}')
+        last_norm = 'norm2' if block is BasicBlock else 'norm3'
+        block_init_cfg = self._set_default_init_cfg(pretrained, init_cfg, zero_init_residual, last_norm)
 
         self.depth = depth
         self.stem_channels = base_channels if stem_channels is None else stem_channels
@@ -293,9 +285,10 @@ class ResNet(BaseModule):
         self.res_layers = []
         for i, num_blocks in enumerate(self.stage_blocks):
             planes = base_channels * 2**i
-            res_layer = ResLayer(block, self.inplanes, planes, num_blocks, stride=strides[i],
-                                 dilation=dilations[i], avg_down=avg_down, style=style, with_cp=with_cp,
-                                 conv_cfg=conv_cfg, norm_cfg=norm_cfg, init_cfg=block_init_cfg)
+            res_layer = self.make_res_layer(block=block, inplanes=self.inplanes, planes=planes,
+                                            num_blocks=num_blocks, stride=strides[i], dilation=dilations[i],
+                                            avg_down=avg_down, style=style, with_cp=with_cp, conv_cfg=conv_cfg,
+                                            norm_cfg=norm_cfg, init_cfg=block_init_cfg)
             self.inplanes = planes * block.expansion
             layer_name = f'layer{i + 1}'
             self.add_module(layer_name, res_layer)
@@ -306,6 +299,29 @@ class ResNet(BaseModule):
     @property
     def norm1(self) -> nn.Module:
         return getattr(self, self.norm1_name)
+
+    def _set_default_init_cfg(self, pretrained: Optional[str], init_cfg, zero_init_residual: bool,
+                              last_norm: str) -> Optional[dict]:
+        """Set ``self.init_cfg`` from the deprecated ``pretrained`` or to Kaiming/constant when neither is given;
+        returns the blocks' init_cfg (zero ``last_norm`` when ``zero_init_residual``, else None)."""
+        if isinstance(pretrained, str):
+            warnings.warn('DeprecationWarning: pretrained is deprecated, please use "init_cfg" instead')
+            self.init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        elif pretrained is not None:
+            raise TypeError(f'pretrained must be a str or None, got {type(pretrained)}')
+        elif init_cfg is None:
+            self.init_cfg = [
+                dict(type='Kaiming', layer='Conv2d'),
+                dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
+            ]
+            if zero_init_residual:
+                return dict(type='Constant', val=0, override=dict(name=last_norm))
+        return None
+
+    def make_res_layer(self, **kwargs) -> nn.Module:
+        """One stage from ``ResLayer``'s arguments; ResNeXt/ResNeSt/Res2Net override it to add their block's
+        arguments (2.28's hook; ``__init__`` calls it, so a subclass sets what it reads before ``super().__init__``)."""
+        return ResLayer(**kwargs)
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
         if self.deep_stem:
@@ -344,7 +360,7 @@ class ResNet(BaseModule):
     def init_weights(self) -> None:
         """mmcv init; a ``Pretrained`` init_cfg is loaded weights-only from a local file or the hub cache."""
         if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
-            _load_pretrained(self, self.init_cfg['checkpoint'])
+            _load_pretrained(self, self.init_cfg['checkpoint'], self.init_cfg.get('prefix'))
             self._is_init = True
             return
         super().init_weights()

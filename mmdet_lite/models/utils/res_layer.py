@@ -14,7 +14,8 @@ class ResLayer(Sequential):
     last one does and the others keep ``inplanes`` (HourglassNet). ``avg_down`` (ResNetV1d) downsamples the
     shortcut with an AvgPool before a stride-1 1x1 conv, so the shortcut is
     ``downsample.{0: AvgPool2d, 1: conv, 2: norm}`` instead of ``downsample.{0: conv, 1: norm}``.
-    ``dilation``, ``style``, ``with_cp`` and ``init_cfg`` go to every block (2.28 passes its ``**kwargs``).
+    ``dilation``, ``style``, ``with_cp``, ``init_cfg`` and the entries of ``block_cfg`` (a block's own
+    arguments, e.g. ResNeXt's ``groups``/``base_width``) go to every block (2.28 passes its ``**kwargs``).
     """
 
     def __init__(self,
@@ -31,7 +32,8 @@ class ResLayer(Sequential):
                  dilation: int = 1,
                  style: str = 'pytorch',
                  with_cp: bool = False,
-                 init_cfg=None) -> None:
+                 init_cfg=None,
+                 block_cfg: Optional[dict] = None) -> None:
         if num_blocks < 1:
             raise ValueError(f'ResLayer needs at least one block, got num_blocks={num_blocks}')
         self.block = block
@@ -49,7 +51,7 @@ class ResLayer(Sequential):
             ]
             downsample = nn.Sequential(*layers)
         common = dict(dilation=dilation, style=style, with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
-                      init_cfg=init_cfg)
+                      init_cfg=init_cfg, **(block_cfg or {}))
         if downsample_first:
             blocks = [block(inplanes, planes, stride=stride, downsample=downsample, **common)]
             inplanes = planes * block.expansion
