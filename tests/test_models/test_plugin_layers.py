@@ -96,7 +96,8 @@ def naive_generalized_attention(block, x):
     """Per head h, query position q=(qy, qx), key position k on the kv_stride grid:
     E_qk = [1000] (W_q x_q).(W_k x_k) + [0010] b_appr.(W_k x_k)
          + [0100] (W_q x_q).(P_x + P_y) + [0001] b_geom.(P_x + P_y),
-    P_x = fc_x(sinusoid(qx - kx)) / sqrt(2), P_y likewise; out_q = x_q + gamma * W_proj concat_h(sum_k softmax_k(E) v_k)."""
+    P_x = fc_x(sinusoid(qx - kx)) / sqrt(2), P_y likewise;
+    out_q = x_q + gamma * W_proj concat_h(sum_k softmax_k(E) v_k)."""
     query_term, position_term, key_term, geometry_term = block.attention_type
     n_img, channels, height, width = x.shape
     heads, dim, stride = block.num_heads, block.qk_embed_dim, block.kv_stride
@@ -120,8 +121,9 @@ def naive_generalized_attention(block, x):
                         if key_term:
                             energy = energy + block.appr_bias[part] @ key
                         if position_term or geometry_term:
-                            pos_x = block.appr_geom_fc_x.weight[part] @ _sinusoid(qx - kx, channels) / math.sqrt(2)
-                            pos_y = block.appr_geom_fc_y.weight[part] @ _sinusoid(qy - ky, channels) / math.sqrt(2)
+                            embed_x, embed_y = _sinusoid(qx - kx, channels).to(x), _sinusoid(qy - ky, channels).to(x)
+                            pos_x = block.appr_geom_fc_x.weight[part] @ embed_x / math.sqrt(2)
+                            pos_y = block.appr_geom_fc_y.weight[part] @ embed_y / math.sqrt(2)
                             if position_term:
                                 energy = energy + query @ (pos_x + pos_y)
                             if geometry_term:

@@ -32,8 +32,8 @@ def _gen_attention(prefix, channels, attention_type, num_heads=8):
         entries.append((f'{prefix}.appr_bias', (out_c, )))
     if geometry:
         entries.append((f'{prefix}.geom_bias', (out_c, )))
-    return entries + [(f'{prefix}.proj_conv.weight', (channels, out_c, 1, 1)), (f'{prefix}.proj_conv.bias', (channels, )),
-                      (f'{prefix}.gamma', (1, ))]
+    return entries + [(f'{prefix}.proj_conv.weight', (channels, out_c, 1, 1)),
+                      (f'{prefix}.proj_conv.bias', (channels, )), (f'{prefix}.gamma', (1, ))]
 
 
 def expected_r50_entries(offset_channels_per_tap=None, attention_type=None):
