@@ -369,7 +369,7 @@ class ResNet(BaseModule):
             res_layer = ResLayer(block, self.inplanes, planes, num_blocks, stride=strides[i],
                                  dilation=dilations[i], avg_down=avg_down, style=style, with_cp=with_cp,
                                  conv_cfg=conv_cfg, norm_cfg=norm_cfg, init_cfg=block_init_cfg,
-                                 dcn=dcn if stage_with_dcn[i] else None, plugins=stage_plugins)
+                                 dcn=dcn if dcn is not None and stage_with_dcn[i] else None, plugins=stage_plugins)
             self.inplanes = planes * block.expansion
             layer_name = f'layer{i + 1}'
             self.add_module(layer_name, res_layer)
