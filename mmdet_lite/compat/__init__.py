@@ -12,6 +12,7 @@ is unsafe or slow. Each module here replaces one upstream behaviour, names it an
 - ``pretrained_init``: ``init_cfg=dict(type='Pretrained')`` reports its load in one line of counts.
 - ``file_backend``: mmcv's ``disk`` file backend writes atomically (no truncated checkpoints).
 - ``conv_ws``: mmcv's ``ConvWS`` forward works on channels_last weights (the GN+WS configs).
+- ``generalized_attention``: mmcv's ``GeneralizedAttention`` keeps its window mask as booleans (torch 2.x).
 - ``ddp``: mmcv's ``MMDistributedDataParallel`` on public DDP API, and torch's renamed buffer switch.
 
 ``install()`` applies them; ``import mmdet_lite`` (and so importing any of its subpackages) calls it
@@ -29,8 +30,8 @@ def install() -> None:
     from . import notices
     notices.install()  # before mmcv or torch is imported below
     from . import (checkpoint_loader, config_tempfile, conv_ws, epoch_based_runner, file_backend,
-                   pretrained_init, runner_sleeps, scatter)
+                   generalized_attention, pretrained_init, runner_sleeps, scatter)
     for module in (config_tempfile, scatter, runner_sleeps, epoch_based_runner, checkpoint_loader,
-                   pretrained_init, file_backend, conv_ws):
+                   pretrained_init, file_backend, conv_ws, generalized_attention):
         module.install()
     _installed = True

@@ -34,6 +34,8 @@ CHECKS = {
                        "'mmdet_lite.compat.pretrained_init'",
     'file_backend': "mmcv.FileClient('disk').client.__class__.__module__ == 'mmdet_lite.compat.file_backend'",
     'conv_ws': "mmcv.cnn.bricks.conv_ws.conv_ws_2d.__module__ == 'mmdet_lite.compat.conv_ws'",
+    'generalized_attention': "mmcv.cnn.GeneralizedAttention.__init__.__module__ == "
+                             "'mmdet_lite.compat.generalized_attention'",
     # not a patch: compat.ddp provides classes that mmdet_lite.utils.dist uses directly
     'ddp': "mmdet_lite.utils.dist.MMDistributedDataParallel.__module__ == 'mmdet_lite.compat.ddp'",
 }

@@ -66,3 +66,17 @@ def test_resnext_outputs_resnet_shapes_at_strides_4_to_32():
     model = build_backbone(dict(type='ResNeXt', depth=50, groups=2, base_width=8, base_channels=8))
     outs = model.eval()(torch.randn(1, 3, 32, 32))
     assert [tuple(o.shape) for o in outs] == [(1, 32, 8, 8), (1, 64, 4, 4), (1, 128, 2, 2), (1, 256, 1, 1)]
+
+
+def test_resnext_dcn_and_plugins_use_the_grouped_width():
+    from mmdet_lite.ops import DeformConv2dPack
+    model = ResNeXt(depth=50, groups=32, base_width=4, num_stages=1, out_indices=(0, ), strides=(1, ),
+                    dilations=(1, ), stage_with_dcn=(True, ), dcn=dict(type='DCN', deform_groups=1),
+                    plugins=[dict(cfg=dict(type='ContextBlock', ratio=1. / 16), stages=(True, ),
+                                  position='after_conv2')], init_cfg=None)
+    block = model.layer1[0]
+    assert isinstance(block.conv2, DeformConv2dPack) and block.conv2.groups == 32
+    assert tuple(block.conv2.weight.shape) == (128, 4, 3, 3)
+    assert tuple(block.conv2.conv_offset.weight.shape) == (18, 128, 3, 3)
+    assert block.after_conv2_plugin_names == ['context_block'] and block.context_block.in_channels == 128
+    assert model(torch.randn(1, 3, 32, 32))[0].shape == (1, 256, 8, 8)

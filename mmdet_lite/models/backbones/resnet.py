@@ -6,12 +6,12 @@ default strides, and ``base_channels * 2**i * expansion`` output channels.
 import os.path as osp
 import re
 import warnings
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
-from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmcv.cnn import build_conv_layer, build_norm_layer, build_plugin_layer
 from mmcv.runner import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -19,6 +19,7 @@ from ..builder import BACKBONES
 from ..utils import ResLayer
 
 _URI_SCHEMES = ('torchvision://', 'modelzoo://', 'open-mmlab://', 'openmmlab://')
+PLUGIN_POSITIONS = ('after_conv1', 'after_conv2', 'after_conv3')
 
 
 def _pretrained_url(checkpoint: str) -> str:
@@ -101,7 +102,8 @@ class BasicBlock(BaseModule):
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
         if dcn is not None or plugins is not None:
-            raise ValueError(f'dcn/plugins are not supported (mmcv.ops is absent); got dcn={dcn}, plugins={plugins}')
+            raise ValueError(f'BasicBlock (ResNet-18/34) takes no dcn or plugins, as in MMDetection 2.28; got '
+                             f'dcn={dcn}, plugins={plugins}')
         self.norm1_name, norm1 = build_norm_layer(norm_cfg, planes, postfix=1)
         self.norm2_name, norm2 = build_norm_layer(norm_cfg, planes, postfix=2)
         self.conv1 = build_conv_layer(conv_cfg, inplanes, planes, 3, stride=stride, padding=dilation,
@@ -137,6 +139,11 @@ class Bottleneck(BaseModule):
     """1x1 -> 3x3 -> 1x1 bottleneck; output channels ``planes * 4``.
 
     ``style='pytorch'`` puts the stride on the 3x3 conv, ``'caffe'`` on the first 1x1 conv.
+    ``dcn`` (a conv cfg such as ``dict(type='DCN', deform_groups=1)``) builds ``conv2`` as a deformable
+    conv, unless its ``fallback_on_stride`` is true. ``plugins`` is a list of
+    ``dict(cfg=..., position='after_conv1' | 'after_conv2' | 'after_conv3')``; each plugin is a module
+    named by mmcv's ``build_plugin_layer`` (its abbreviation + ``cfg['postfix']``, e.g.
+    ``gen_attention_block``) and applied in list order to the output of that conv's norm (and ReLU).
     """
 
     expansion = 4
@@ -157,14 +164,26 @@ class Bottleneck(BaseModule):
         super().__init__(init_cfg)
         if style not in ('pytorch', 'caffe'):
             raise ValueError(f"style must be 'pytorch' or 'caffe', got {style!r}")
-        if dcn is not None or plugins is not None:
-            raise ValueError(f'dcn/plugins are not supported (mmcv.ops is absent); got dcn={dcn}, plugins={plugins}')
+        if dcn is not None and not isinstance(dcn, dict):
+            raise TypeError(f'dcn must be a conv cfg dict or None, got {dcn!r}')
+        if plugins is not None and not isinstance(plugins, list):
+            raise TypeError(f'plugins must be a list of dicts or None, got {plugins!r}')
+        for plugin in plugins or []:
+            if plugin.get('position') not in PLUGIN_POSITIONS:
+                raise ValueError(f"plugin position must be one of {PLUGIN_POSITIONS}, got {plugin.get('position')!r} "
+                                 f'in {plugin}')
         self.inplanes = inplanes
         self.planes = planes
         self.stride = stride
         self.dilation = dilation
         self.style = style
         self.with_cp = with_cp
+        self.conv_cfg = conv_cfg
+        self.norm_cfg = norm_cfg
+        self.dcn = dcn
+        self.with_dcn = dcn is not None
+        self.plugins = plugins
+        self.with_plugins = plugins is not None
         self.conv1_stride, self.conv2_stride = (1, stride) if style == 'pytorch' else (stride, 1)
 
         self.norm1_name, norm1 = build_norm_layer(norm_cfg, planes, postfix=1)
@@ -172,13 +191,54 @@ class Bottleneck(BaseModule):
         self.norm3_name, norm3 = build_norm_layer(norm_cfg, planes * self.expansion, postfix=3)
         self.conv1 = build_conv_layer(conv_cfg, inplanes, planes, 1, stride=self.conv1_stride, bias=False)
         self.add_module(self.norm1_name, norm1)
-        self.conv2 = build_conv_layer(conv_cfg, planes, planes, 3, stride=self.conv2_stride, padding=dilation,
-                                      dilation=dilation, bias=False)
+        self.conv2 = build_conv_layer(self._conv2_cfg(), planes, planes, 3, stride=self.conv2_stride,
+                                      padding=dilation, dilation=dilation, bias=False)
         self.add_module(self.norm2_name, norm2)
         self.conv3 = build_conv_layer(conv_cfg, planes, planes * self.expansion, 1, bias=False)
         self.add_module(self.norm3_name, norm3)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
+
+        if self.with_plugins:
+            self.after_conv1_plugin_names = self.make_block_plugins(planes, self._plugin_cfgs('after_conv1'))
+            self.after_conv2_plugin_names = self.make_block_plugins(planes, self._plugin_cfgs('after_conv2'))
+            self.after_conv3_plugin_names = self.make_block_plugins(planes * self.expansion,
+                                                                    self._plugin_cfgs('after_conv3'))
+
+    def _conv2_cfg(self) -> Optional[dict]:
+        """The 3x3 conv's cfg: ``conv_cfg``, or ``dcn`` less its ``fallback_on_stride`` key."""
+        if not self.with_dcn:
+            return self.conv_cfg
+        dcn = dict(self.dcn)
+        # 2.28 pops the key from the shared dict, so only its first block could fall back; here every
+        # block with fallback_on_stride=True keeps the plain conv (no 2.28 config sets it)
+        if dcn.pop('fallback_on_stride', False):
+            return self.conv_cfg
+        if self.conv_cfg is not None:
+            raise ValueError(f'conv_cfg must be None for DCN (dcn={self.dcn}), got conv_cfg={self.conv_cfg}')
+        return dcn
+
+    def _plugin_cfgs(self, position: str) -> List[dict]:
+        return [plugin['cfg'] for plugin in self.plugins if plugin['position'] == position]
+
+    def make_block_plugins(self, in_channels: int, plugins: List[dict]) -> List[str]:
+        """Build each plugin cfg on ``in_channels``; add it as a submodule named abbreviation + postfix."""
+        plugin_names = []
+        for plugin in plugins:
+            plugin = dict(plugin)
+            postfix = plugin.pop('postfix', '')
+            name, layer = build_plugin_layer(plugin, in_channels=in_channels, postfix=postfix)
+            if hasattr(self, name):
+                raise ValueError(f'duplicate plugin {name!r}: give plugins of one type distinct postfixes')
+            self.add_module(name, layer)
+            plugin_names.append(name)
+        return plugin_names
+
+    def forward_plugin(self, x: torch.Tensor, plugin_names: List[str]) -> torch.Tensor:
+        """x: (N, C, H, W) through the named plugins in order (shape kept)."""
+        for name in plugin_names:
+            x = getattr(self, name)(x)
+        return x
 
     @property
     def norm1(self) -> nn.Module:
@@ -196,8 +256,14 @@ class Bottleneck(BaseModule):
         def _inner_forward(x):
             identity = x if self.downsample is None else self.downsample(x)
             out = self.relu(self.norm1(self.conv1(x)))
+            if self.with_plugins:
+                out = self.forward_plugin(out, self.after_conv1_plugin_names)
             out = self.relu(self.norm2(self.conv2(out)))
+            if self.with_plugins:
+                out = self.forward_plugin(out, self.after_conv2_plugin_names)
             out = self.norm3(self.conv3(out))
+            if self.with_plugins:
+                out = self.forward_plugin(out, self.after_conv3_plugin_names)
             return out + identity
 
         return self.relu(_maybe_checkpointed(_inner_forward, x, self.with_cp))
@@ -210,6 +276,9 @@ class ResNet(BaseModule):
 
     ``frozen_stages=k`` freezes the stem and ``layer1..layerk`` (eval mode, no grad), re-applied on every
     ``train()``; ``norm_eval=True`` keeps every BatchNorm in eval mode during training.
+    ``dcn`` goes to every block of the stages flagged in ``stage_with_dcn``; each entry of ``plugins``
+    (``dict(cfg=..., position=..., stages=(bool,) * num_stages)``, all stages without ``stages``) goes
+    to every block of its stages (see ``Bottleneck``).
     """
 
     arch_settings = {
@@ -254,8 +323,8 @@ class ResNet(BaseModule):
             raise ValueError(f'strides {strides} and dilations {dilations} must have num_stages={num_stages} entries')
         if max(out_indices) >= num_stages:
             raise ValueError(f'out_indices {out_indices} must be < num_stages={num_stages}')
-        if dcn is not None or plugins is not None:
-            raise ValueError(f'dcn/plugins are not supported (mmcv.ops is absent); got dcn={dcn}, plugins={plugins}')
+        if dcn is not None and len(stage_with_dcn) != num_stages:
+            raise ValueError(f'stage_with_dcn {stage_with_dcn} must have num_stages={num_stages} entries')
         self.zero_init_residual = zero_init_residual
         block, stage_blocks = self.arch_settings[depth]
         last_norm = 'norm2' if block is BasicBlock else 'norm3'
@@ -276,6 +345,9 @@ class ResNet(BaseModule):
         self.norm_cfg = norm_cfg
         self.with_cp = with_cp
         self.norm_eval = norm_eval
+        self.dcn = dcn
+        self.stage_with_dcn = stage_with_dcn
+        self.plugins = plugins
         self.block = block
         self.stage_blocks = stage_blocks[:num_stages]
         self.inplanes = self.stem_channels
@@ -285,16 +357,31 @@ class ResNet(BaseModule):
         self.res_layers = []
         for i, num_blocks in enumerate(self.stage_blocks):
             planes = base_channels * 2**i
+            stage_plugins = None if plugins is None else self.make_stage_plugins(plugins, i)
             res_layer = self.make_res_layer(block=block, inplanes=self.inplanes, planes=planes,
                                             num_blocks=num_blocks, stride=strides[i], dilation=dilations[i],
                                             avg_down=avg_down, style=style, with_cp=with_cp, conv_cfg=conv_cfg,
-                                            norm_cfg=norm_cfg, init_cfg=block_init_cfg)
+                                            norm_cfg=norm_cfg, init_cfg=block_init_cfg,
+                                            dcn=dcn if dcn is not None and stage_with_dcn[i] else None,
+                                            plugins=stage_plugins)
             self.inplanes = planes * block.expansion
             layer_name = f'layer{i + 1}'
             self.add_module(layer_name, res_layer)
             self.res_layers.append(layer_name)
         self._freeze_stages()
         self.feat_dim = block.expansion * base_channels * 2**(len(self.stage_blocks) - 1)
+
+    def make_stage_plugins(self, plugins: List[dict], stage_idx: int) -> List[dict]:
+        """The entries of ``plugins`` whose ``stages`` include ``stage_idx``, without their ``stages`` key."""
+        stage_plugins = []
+        for plugin in plugins:
+            plugin = dict(plugin)
+            stages = plugin.pop('stages', None)
+            if stages is not None and len(stages) != self.num_stages:
+                raise ValueError(f'plugin stages {stages} must have num_stages={self.num_stages} entries')
+            if stages is None or stages[stage_idx]:
+                stage_plugins.append(plugin)
+        return stage_plugins
 
     @property
     def norm1(self) -> nn.Module:

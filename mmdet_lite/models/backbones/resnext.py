@@ -56,9 +56,16 @@ class Bottleneck(_Bottleneck):
         setattr(self, self.norm1_name, build_norm_layer(norm_cfg, width, postfix=1)[1])
         setattr(self, self.norm2_name, build_norm_layer(norm_cfg, width, postfix=2)[1])
         self.conv1 = build_conv_layer(conv_cfg, inplanes, width, 1, stride=self.conv1_stride, bias=False)
-        self.conv2 = build_conv_layer(conv_cfg, width, width, 3, stride=self.conv2_stride, padding=dilation,
-                                      dilation=dilation, groups=groups, bias=False)
+        self.conv2 = build_conv_layer(self._conv2_cfg(), width, width, 3, stride=self.conv2_stride,
+                                      padding=dilation, dilation=dilation, groups=groups, bias=False)
         self.conv3 = build_conv_layer(conv_cfg, width, planes * self.expansion, 1, bias=False)
+        if self.with_plugins:  # the plugins after conv1 and conv2 see ``width`` channels
+            for name in self.after_conv1_plugin_names + self.after_conv2_plugin_names + self.after_conv3_plugin_names:
+                delattr(self, name)
+            self.after_conv1_plugin_names = self.make_block_plugins(width, self._plugin_cfgs('after_conv1'))
+            self.after_conv2_plugin_names = self.make_block_plugins(width, self._plugin_cfgs('after_conv2'))
+            self.after_conv3_plugin_names = self.make_block_plugins(planes * self.expansion,
+                                                                    self._plugin_cfgs('after_conv3'))
 
 
 @BACKBONES.register_module()

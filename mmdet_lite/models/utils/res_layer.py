@@ -14,8 +14,9 @@ class ResLayer(Sequential):
     last one does and the others keep ``inplanes`` (HourglassNet). ``avg_down`` (ResNetV1d) downsamples the
     shortcut with an AvgPool before a stride-1 1x1 conv, so the shortcut is
     ``downsample.{0: AvgPool2d, 1: conv, 2: norm}`` instead of ``downsample.{0: conv, 1: norm}``.
-    ``dilation``, ``style``, ``with_cp``, ``init_cfg`` and the entries of ``block_cfg`` (a block's own
-    arguments, e.g. ResNeXt's ``groups``/``base_width``) go to every block (2.28 passes its ``**kwargs``).
+    ``dilation``, ``style``, ``with_cp``, ``dcn``, ``plugins`` (when set), ``init_cfg`` and the entries of
+    ``block_cfg`` (a block's own arguments, e.g. ResNeXt's ``groups``/``base_width``) go to every block
+    (2.28 passes its ``**kwargs``).
     """
 
     def __init__(self,
@@ -32,6 +33,8 @@ class ResLayer(Sequential):
                  dilation: int = 1,
                  style: str = 'pytorch',
                  with_cp: bool = False,
+                 dcn: Optional[dict] = None,
+                 plugins: Optional[list] = None,
                  init_cfg=None,
                  block_cfg: Optional[dict] = None) -> None:
         if num_blocks < 1:
@@ -52,6 +55,10 @@ class ResLayer(Sequential):
             downsample = nn.Sequential(*layers)
         common = dict(dilation=dilation, style=style, with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
                       init_cfg=init_cfg, **(block_cfg or {}))
+        if dcn is not None:
+            common['dcn'] = dcn
+        if plugins is not None:
+            common['plugins'] = plugins
         if downsample_first:
             blocks = [block(inplanes, planes, stride=stride, downsample=downsample, **common)]
             inplanes = planes * block.expansion
