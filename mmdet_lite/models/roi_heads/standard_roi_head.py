@@ -14,7 +14,7 @@ import torch
 from mmcv.runner import BaseModule
 
 from ..builder import HEADS, build_head, build_roi_extractor, build_shared_head
-from ...core.bbox import bbox2result, bbox2roi, bbox_mapping, build_assigner, build_sampler
+from ...core.bbox import AssignResult, bbox2result, bbox2roi, bbox_mapping, build_assigner, build_sampler
 from ...core.fp16 import force_fp32
 from ...core.post_processing import merge_aug_bboxes, multiclass_nms
 
@@ -97,25 +97,39 @@ class StandardRoIHead(BaseRoIHead):
         """
         if gt_bboxes_ignore is None:
             gt_bboxes_ignore = [None] * len(img_metas)
-        sampling_results = self._assign_and_sample(proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore)
+        sampling_results = self._assign_and_sample(proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore, x)
         losses = dict()
         bbox_results = self._bbox_forward_train(x, sampling_results, gt_bboxes, gt_labels, img_metas)
         losses.update(bbox_results['loss_bbox'])
         return losses
 
-    @force_fp32
     def _assign_and_sample(self, proposal_list: List[torch.Tensor], gt_bboxes: List[torch.Tensor],
-                           gt_labels: List[torch.Tensor], gt_bboxes_ignore: List[Optional[torch.Tensor]]) -> list:
-        """One ``SamplingResult`` per image: proposals (Pi, 5) assigned to ground truths (Gi, 4) and sampled."""
+                           gt_labels: List[torch.Tensor], gt_bboxes_ignore: List[Optional[torch.Tensor]],
+                           x: Optional[Sequence[torch.Tensor]] = None) -> list:
+        """One ``SamplingResult`` per image: proposals (Pi, 5) assigned to ground truths (Gi, 4) and sampled.
+
+        The sampler gets the image's feature maps ``feats`` (L maps (1, C, Hl, Wl) cut from ``x``), which
+        samplers that run the head (OHEM) use and the others ignore."""
         sampling_results = []
-        for proposals, gt, labels, gt_ignore in zip(proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore):
-            # A zero-width/height ground truth matches nothing by IoU, but added as a proposal it would be a
-            # positive with 0/0 regression targets (NaN loss); MMDetection 2.18 lets that happen.
-            valid = (gt[:, 2] > gt[:, 0]) & (gt[:, 3] > gt[:, 1])
-            img_gt_bboxes, img_gt_labels = gt[valid], labels[valid]
-            assign_result = self.bbox_assigner.assign(proposals, img_gt_bboxes, gt_ignore, img_gt_labels)
-            sampling_results.append(self.bbox_sampler.sample(assign_result, proposals, img_gt_bboxes, img_gt_labels))
+        for i, (proposals, gt, labels, gt_ignore) in enumerate(zip(proposal_list, gt_bboxes, gt_labels,
+                                                                   gt_bboxes_ignore)):
+            assign_result, img_gt_bboxes, img_gt_labels = self._assign(proposals, gt, labels, gt_ignore)
+            feats = None if x is None else [lvl_feat[i][None] for lvl_feat in x]
+            sampling_results.append(
+                self.bbox_sampler.sample(assign_result, proposals, img_gt_bboxes, img_gt_labels, feats=feats))
         return sampling_results
+
+    @force_fp32
+    def _assign(self, proposals: torch.Tensor, gt_bboxes: torch.Tensor, gt_labels: torch.Tensor,
+                gt_bboxes_ignore: Optional[torch.Tensor]) -> Tuple[AssignResult, torch.Tensor, torch.Tensor]:
+        """Assign one image's (P, 5) proposals to its valid (G', 4) ground truths; returns the assignment and
+        those ground truths with their labels."""
+        # A zero-width/height ground truth matches nothing by IoU, but added as a proposal it would be a
+        # positive with 0/0 regression targets (NaN loss); MMDetection 2.18 lets that happen.
+        valid = (gt_bboxes[:, 2] > gt_bboxes[:, 0]) & (gt_bboxes[:, 3] > gt_bboxes[:, 1])
+        gt_bboxes, gt_labels = gt_bboxes[valid], gt_labels[valid]
+        assign_result = self.bbox_assigner.assign(proposals, gt_bboxes, gt_bboxes_ignore, gt_labels)
+        return assign_result, gt_bboxes, gt_labels
 
     def _bbox_forward(self, x: Sequence[torch.Tensor], rois: torch.Tensor) -> dict:
         """rois (R, 5) -> dict(cls_score (R, K+1), bbox_pred (R, 4K), bbox_feats (R, C, S, S))."""
