@@ -41,7 +41,8 @@ def test_double_heads_config():
     roi_head = cfg.model.roi_head
     assert roi_head.type == 'DoubleHeadRoIHead' and roi_head.reg_roi_scale_factor == 1.3
     assert roi_head.bbox_head.type == 'DoubleConvFCBBoxHead' and 'num_shared_fcs' not in roi_head.bbox_head
-    assert (roi_head.bbox_head.num_convs, roi_head.bbox_head.num_fcs, roi_head.bbox_head.conv_out_channels) == (4, 2, 1024)
+    bbox_head = roi_head.bbox_head
+    assert (bbox_head.num_convs, bbox_head.num_fcs, bbox_head.conv_out_channels) == (4, 2, 1024)
     assert roi_head.bbox_head.loss_cls.loss_weight == 2.0 and roi_head.bbox_head.loss_bbox.loss_weight == 2.0
 
 

@@ -249,7 +249,8 @@ def test_libra_neck_is_a_sequential_of_fpn_and_bfp_with_mmdetection_keys():
         expected += [(f'neck.0.lateral_convs.{i}.conv.weight', (256, cin, 1, 1)),
                      (f'neck.0.lateral_convs.{i}.conv.bias', (256, ))]
     for i in range(4):
-        expected += [(f'neck.0.fpn_convs.{i}.conv.weight', (256, 256, 3, 3)), (f'neck.0.fpn_convs.{i}.conv.bias', (256, ))]
+        expected += [(f'neck.0.fpn_convs.{i}.conv.weight', (256, 256, 3, 3)),
+                     (f'neck.0.fpn_convs.{i}.conv.bias', (256, ))]
     for name in ['g', 'conv_out', 'theta', 'phi']:
         expected += [(f'neck.1.refine.{name}.conv.weight', (256, 256, 1, 1)),
                      (f'neck.1.refine.{name}.conv.bias', (256, ))]

@@ -16,12 +16,13 @@ from .fpn import FPN
 
 @NECKS.register_module()
 class PAFPN(FPN):
-    """FPN followed by a bottom-up path: ``N_1 = P_1``, ``N_{i+1} = pafpn_conv(P_{i+1} + downsample_conv(N'_i))``.
+    """FPN followed by a bottom-up path.
 
-    The FPN outputs ``P_i`` (``fpn_convs``) are summed bottom-up: ``P'_{i+1} = P_{i+1} + downsample_convs[i](P'_i)``
-    (stride-2 3x3 conv; ``P'_1 = P_1``), then every level but the first goes through ``pafpn_convs[i-1]`` (3x3).
-    Extra levels follow FPN's rules on these outputs. Arguments are FPN's; MMDetection 2.28 has no
-    ``upsample_cfg`` here (top-down upsampling is always nearest to the finer level's size).
+    The FPN outputs ``P_i`` (after ``fpn_convs``) are summed bottom-up,
+    ``P'_0 = P_0``, ``P'_{i+1} = P_{i+1} + downsample_convs[i](P'_i)`` (stride-2 3x3 convs), and the outputs are
+    ``N_0 = P'_0``, ``N_i = pafpn_convs[i-1](P'_i)`` (3x3 convs). Extra levels follow FPN's rules on ``N``.
+    Arguments are FPN's; MMDetection 2.28 has no ``upsample_cfg`` here (top-down upsampling is always nearest to
+    the finer level's size).
     """
 
     def __init__(self,
