@@ -115,6 +115,12 @@ class FPN(BaseModule):
             laterals[i - 1] = laterals[i - 1] + upsampled
 
         outs = [self.fpn_convs[i](laterals[i]) for i in range(used_backbone_levels)]
+        return tuple(self._add_extra_levels(outs, inputs, laterals))
+
+    def _add_extra_levels(self, outs: List[torch.Tensor], inputs: Sequence[torch.Tensor],
+                          laterals: List[torch.Tensor]) -> List[torch.Tensor]:
+        """Append levels to the L' pyramid ``outs`` until there are ``num_outs`` (in place; returns ``outs``)."""
+        used_backbone_levels = len(laterals)
         if self.num_outs > len(outs):
             if not self.add_extra_convs:
                 for _ in range(self.num_outs - used_backbone_levels):
@@ -130,4 +136,4 @@ class FPN(BaseModule):
                 for i in range(used_backbone_levels + 1, self.num_outs):
                     prev = F.relu(outs[-1]) if self.relu_before_extra_convs else outs[-1]
                     outs.append(self.fpn_convs[i](prev))
-        return tuple(outs)
+        return outs

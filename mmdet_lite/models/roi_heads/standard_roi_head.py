@@ -14,7 +14,7 @@ import torch
 from mmcv.runner import BaseModule
 
 from ..builder import HEADS, build_head, build_roi_extractor, build_shared_head
-from ...core.bbox import bbox2result, bbox2roi, bbox_mapping, build_assigner, build_sampler
+from ...core.bbox import AssignResult, bbox2result, bbox2roi, bbox_mapping, build_assigner, build_sampler
 from ...core.fp16 import force_fp32
 from ...core.post_processing import merge_aug_bboxes, multiclass_nms
 
@@ -97,25 +97,41 @@ class StandardRoIHead(BaseRoIHead):
         """
         if gt_bboxes_ignore is None:
             gt_bboxes_ignore = [None] * len(img_metas)
-        sampling_results = self._assign_and_sample(proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore)
+        _, sampling_results = self._assign_and_sample(proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore, x)
         losses = dict()
         bbox_results = self._bbox_forward_train(x, sampling_results, gt_bboxes, gt_labels, img_metas)
         losses.update(bbox_results['loss_bbox'])
         return losses
 
-    @force_fp32
     def _assign_and_sample(self, proposal_list: List[torch.Tensor], gt_bboxes: List[torch.Tensor],
-                           gt_labels: List[torch.Tensor], gt_bboxes_ignore: List[Optional[torch.Tensor]]) -> list:
-        """One ``SamplingResult`` per image: proposals (Pi, 5) assigned to ground truths (Gi, 4) and sampled."""
-        sampling_results = []
-        for proposals, gt, labels, gt_ignore in zip(proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore):
-            # A zero-width/height ground truth matches nothing by IoU, but added as a proposal it would be a
-            # positive with 0/0 regression targets (NaN loss); MMDetection 2.18 lets that happen.
-            valid = (gt[:, 2] > gt[:, 0]) & (gt[:, 3] > gt[:, 1])
-            img_gt_bboxes, img_gt_labels = gt[valid], labels[valid]
-            assign_result = self.bbox_assigner.assign(proposals, img_gt_bboxes, gt_ignore, img_gt_labels)
-            sampling_results.append(self.bbox_sampler.sample(assign_result, proposals, img_gt_bboxes, img_gt_labels))
-        return sampling_results
+                           gt_labels: List[torch.Tensor], gt_bboxes_ignore: List[Optional[torch.Tensor]],
+                           x: Optional[Sequence[torch.Tensor]] = None) -> Tuple[list, list]:
+        """Per image an ``AssignResult`` and a ``SamplingResult``: proposals (Pi, 5) assigned to ground truths
+        (Gi, 4) and sampled (the assignment afterwards includes the ground truths added as proposals).
+
+        The sampler gets the image's feature maps ``feats`` (L maps (1, C, Hl, Wl) cut from ``x``), which
+        samplers that run the head (OHEM) use and the others ignore."""
+        assign_results, sampling_results = [], []
+        for i, (proposals, gt, labels, gt_ignore) in enumerate(zip(proposal_list, gt_bboxes, gt_labels,
+                                                                   gt_bboxes_ignore)):
+            assign_result, img_gt_bboxes, img_gt_labels = self._assign(proposals, gt, labels, gt_ignore)
+            feats = None if x is None else [lvl_feat[i][None] for lvl_feat in x]
+            sampling_results.append(
+                self.bbox_sampler.sample(assign_result, proposals, img_gt_bboxes, img_gt_labels, feats=feats))
+            assign_results.append(assign_result)
+        return assign_results, sampling_results
+
+    @force_fp32
+    def _assign(self, proposals: torch.Tensor, gt_bboxes: torch.Tensor, gt_labels: torch.Tensor,
+                gt_bboxes_ignore: Optional[torch.Tensor]) -> Tuple[AssignResult, torch.Tensor, torch.Tensor]:
+        """Assign one image's (P, 5) proposals to its valid (G', 4) ground truths; returns the assignment and
+        those ground truths with their labels."""
+        # A zero-width/height ground truth matches nothing by IoU, but added as a proposal it would be a
+        # positive with 0/0 regression targets (NaN loss); MMDetection 2.18 lets that happen.
+        valid = (gt_bboxes[:, 2] > gt_bboxes[:, 0]) & (gt_bboxes[:, 3] > gt_bboxes[:, 1])
+        gt_bboxes, gt_labels = gt_bboxes[valid], gt_labels[valid]
+        assign_result = self.bbox_assigner.assign(proposals, gt_bboxes, gt_bboxes_ignore, gt_labels)
+        return assign_result, gt_bboxes, gt_labels
 
     def _bbox_forward(self, x: Sequence[torch.Tensor], rois: torch.Tensor) -> dict:
         """rois (R, 5) -> dict(cls_score (R, K+1), bbox_pred (R, 4K), bbox_feats (R, C, S, S))."""
@@ -130,10 +146,15 @@ class StandardRoIHead(BaseRoIHead):
                             img_metas: List[dict]) -> dict:
         rois = bbox2roi([res.bboxes for res in sampling_results])
         bbox_results = self._bbox_forward(x, rois)
-        bbox_targets = self.bbox_head.get_targets(sampling_results, gt_bboxes, gt_labels, self.train_cfg)
+        bbox_targets = self._get_bbox_targets(sampling_results, gt_bboxes, gt_labels)
         loss_bbox = self.bbox_head.loss(bbox_results['cls_score'], bbox_results['bbox_pred'], rois, *bbox_targets)
         bbox_results.update(loss_bbox=loss_bbox)
         return bbox_results
+
+    def _get_bbox_targets(self, sampling_results: list, gt_bboxes: List[torch.Tensor],
+                          gt_labels: List[torch.Tensor]) -> tuple:
+        """labels (R,), label_weights (R,), bbox_targets (R, 4), bbox_weights (R, 4) of the sampled RoIs."""
+        return self.bbox_head.get_targets(sampling_results, gt_bboxes, gt_labels, self.train_cfg)
 
     def simple_test_bboxes(self,
                            x: Sequence[torch.Tensor],

@@ -28,6 +28,24 @@ class RandomSampler(BaseSampler):
         rand_inds = gallery_t[perm]
         return rand_inds if is_tensor else rand_inds.numpy()
 
+    def random_choice_per_group(self, gallery: torch.Tensor, group_ids: torch.Tensor,
+                                num_per_group: int) -> torch.Tensor:
+        """Pick at most ``num_per_group`` random elements of the (K,) ``gallery`` from each group.
+
+        ``group_ids`` (K,) integer group of each element; returns the picked elements (order unspecified).
+        One ``torch.randperm`` orders the gallery at random; a stable sort by group then gives each element
+        its rank inside its group, and ranks below ``num_per_group`` are kept.
+        """
+        if gallery.numel() == 0:
+            return gallery
+        perm = torch.randperm(gallery.numel()).to(device=gallery.device)
+        shuffled_groups = group_ids[perm]
+        order = torch.argsort(shuffled_groups, stable=True)
+        _, counts = torch.unique_consecutive(shuffled_groups[order], return_counts=True)
+        group_starts = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+        rank_in_group = torch.arange(gallery.numel(), device=gallery.device) - group_starts
+        return gallery[perm[order][rank_in_group < num_per_group]]
+
     def _sample_with_mask(self, mask: torch.Tensor, num_expected: int) -> torch.Tensor:
         inds = torch.nonzero(mask, as_tuple=False).view(-1)
         if inds.numel() <= num_expected:
