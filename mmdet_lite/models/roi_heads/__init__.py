@@ -1,9 +1,9 @@
 from .bbox_heads import BBoxHead, ConvFCBBoxHead, Shared2FCBBoxHead, Shared4Conv1FCBBoxHead
-from .roi_extractors import SingleRoIExtractor
+from .roi_extractors import BaseRoIExtractor, GenericRoIExtractor, SingleRoIExtractor
 from .shared_heads import ResLayer
 from .standard_roi_head import BaseRoIHead, StandardRoIHead
 
 __all__ = [
     'BaseRoIHead', 'StandardRoIHead', 'BBoxHead', 'ConvFCBBoxHead', 'Shared2FCBBoxHead', 'Shared4Conv1FCBBoxHead',
-    'SingleRoIExtractor', 'ResLayer'
+    'BaseRoIExtractor', 'SingleRoIExtractor', 'GenericRoIExtractor', 'ResLayer'
 ]
