@@ -97,7 +97,7 @@ class StandardRoIHead(BaseRoIHead):
         """
         if gt_bboxes_ignore is None:
             gt_bboxes_ignore = [None] * len(img_metas)
-        sampling_results = self._assign_and_sample(proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore)
+        sampling_results = self._assign_and_sample(proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore, x)
         losses = dict()
         bbox_results = self._bbox_forward_train(x, sampling_results, gt_bboxes, gt_labels, img_metas)
         losses.update(bbox_results['loss_bbox'])
@@ -105,16 +105,22 @@ class StandardRoIHead(BaseRoIHead):
 
     @force_fp32
     def _assign_and_sample(self, proposal_list: List[torch.Tensor], gt_bboxes: List[torch.Tensor],
-                           gt_labels: List[torch.Tensor], gt_bboxes_ignore: List[Optional[torch.Tensor]]) -> list:
-        """One ``SamplingResult`` per image: proposals (Pi, 5) assigned to ground truths (Gi, 4) and sampled."""
+                           gt_labels: List[torch.Tensor], gt_bboxes_ignore: List[Optional[torch.Tensor]],
+                           x: Optional[Sequence[torch.Tensor]] = None) -> list:
+        """One sampler result per image (a ``SamplingResult``; PISA's ScoreHLRSampler adds negative label
+        weights): proposals (Pi, 5) assigned to ground truths (Gi, 4) and sampled. Samplers that score
+        candidates get the image's maps as ``feats`` (L maps (1, C, Hl, Wl)), as in 2.28."""
         sampling_results = []
-        for proposals, gt, labels, gt_ignore in zip(proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore):
+        for i, (proposals, gt, labels, gt_ignore) in enumerate(
+                zip(proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore)):
             # A zero-width/height ground truth matches nothing by IoU, but added as a proposal it would be a
             # positive with 0/0 regression targets (NaN loss); MMDetection 2.18 lets that happen.
             valid = (gt[:, 2] > gt[:, 0]) & (gt[:, 3] > gt[:, 1])
             img_gt_bboxes, img_gt_labels = gt[valid], labels[valid]
             assign_result = self.bbox_assigner.assign(proposals, img_gt_bboxes, gt_ignore, img_gt_labels)
-            sampling_results.append(self.bbox_sampler.sample(assign_result, proposals, img_gt_bboxes, img_gt_labels))
+            feats = None if x is None else [lvl_feat[i][None] for lvl_feat in x]
+            sampling_results.append(
+                self.bbox_sampler.sample(assign_result, proposals, img_gt_bboxes, img_gt_labels, feats=feats))
         return sampling_results
 
     def _bbox_forward(self, x: Sequence[torch.Tensor], rois: torch.Tensor) -> dict:
@@ -153,7 +159,12 @@ class StandardRoIHead(BaseRoIHead):
         rois = rois.split(num_proposals_per_img, 0)
         cls_score = bbox_results['cls_score'].split(num_proposals_per_img, 0)
         bbox_pred = bbox_results['bbox_pred']
-        bbox_pred = bbox_pred.split(num_proposals_per_img, 0) if bbox_pred is not None else [None] * num_imgs
+        if bbox_pred is None:
+            bbox_pred = [None] * num_imgs
+        elif isinstance(bbox_pred, torch.Tensor):
+            bbox_pred = bbox_pred.split(num_proposals_per_img, 0)
+        else:  # a head with structured predictions (SABL's bucket scores and offsets) splits them itself
+            bbox_pred = self.bbox_head.bbox_pred_split(bbox_pred, num_proposals_per_img)
         det_bboxes, det_labels = [], []
         for i, img_meta in enumerate(img_metas):
             if rois[i].shape[0] == 0:
