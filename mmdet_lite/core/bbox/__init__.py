@@ -12,7 +12,8 @@ __all__ = [
     'bbox_overlaps', 'BboxOverlaps2D', 'IOU_CALCULATORS', 'build_iou_calculator',
     'BBOX_ASSIGNERS', 'BBOX_SAMPLERS', 'BBOX_CODERS', 'build_assigner', 'build_sampler',
     'build_bbox_coder', 'BaseAssigner', 'MaxIoUAssigner', 'AssignResult', 'BaseSampler',
-    'PseudoSampler', 'RandomSampler', 'SamplingResult', 'ScoreHLRSampler', 'BaseBBoxCoder', 'DeltaXYWHBBoxCoder', 'LegacyDeltaXYWHBBoxCoder',
+    'PseudoSampler', 'RandomSampler', 'SamplingResult', 'ScoreHLRSampler', 'BaseBBoxCoder',
+    'DeltaXYWHBBoxCoder', 'LegacyDeltaXYWHBBoxCoder', 'BucketingBBoxCoder',
     'bbox2delta', 'delta2bbox', 'bbox_flip', 'bbox_mapping', 'bbox_mapping_back', 'bbox2roi',
-    'roi2bbox', 'bbox2result', 'bbox_rescale', 'BucketingBBoxCoder', 'bbox_cxcywh_to_xyxy', 'bbox_xyxy_to_cxcywh'
+    'roi2bbox', 'bbox2result', 'bbox_rescale', 'bbox_cxcywh_to_xyxy', 'bbox_xyxy_to_cxcywh'
 ]

@@ -7,7 +7,6 @@ import warnings
 from typing import Optional
 
 import torch
-import torch.nn as nn
 from mmcv.runner import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
