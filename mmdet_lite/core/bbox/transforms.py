@@ -109,3 +109,12 @@ def bbox_xyxy_to_cxcywh(bbox: torch.Tensor) -> torch.Tensor:
     """(..., 4) x1, y1, x2, y2 -> cx, cy, w, h."""
     x1, y1, x2, y2 = bbox.unbind(-1)
     return torch.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], dim=-1)
+
+
+def bbox_rescale(bboxes: torch.Tensor, scale_factor: float = 1.0) -> torch.Tensor:
+    """Scale boxes about their centres: (N, 4) x1y1x2y2, or (N, 5) RoIs whose batch index is kept."""
+    boxes = bboxes[:, 1:] if bboxes.size(1) == 5 else bboxes
+    centers = (boxes[:, :2] + boxes[:, 2:]) * 0.5
+    half_sizes = (boxes[:, 2:] - boxes[:, :2]) * scale_factor * 0.5
+    rescaled = torch.cat([centers - half_sizes, centers + half_sizes], dim=1)
+    return torch.cat([bboxes[:, :1], rescaled], dim=1) if bboxes.size(1) == 5 else rescaled

@@ -2,7 +2,7 @@
 
 Symbols: N boxes, C foreground classes, k kept detections.
 """
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
 from torchvision.ops import nms as tv_nms
@@ -245,3 +245,40 @@ def multiclass_nms(
     if return_inds:
         return dets, labels[keep], inds[keep]
     return dets, labels[keep]
+
+
+def nms_match(dets: torch.Tensor, iou_threshold: float) -> List[torch.Tensor]:
+    """Greedy NMS that keeps the groups (the ``mmcv.ops.nms_match`` contract, used by PISA's ScoreHLRSampler).
+
+    Boxes are visited by descending score; each not-yet-grouped box opens a group and takes every later
+    ungrouped box whose IoU with it is ``>= iou_threshold`` (areas without the +1 offset).
+
+    Args:
+        dets: (N, 5) x1, y1, x2, y2, score.
+
+    Returns:
+        one (n_g,) long tensor per group: its opening box first, then the matched boxes by descending score.
+    """
+    if dets.dim() != 2 or dets.size(1) != 5:
+        raise ValueError(f'nms_match expects dets (N, 5), got {tuple(dets.shape)}')
+    if dets.size(0) == 0:
+        return []
+    dets = dets.detach()
+    order = dets[:, 4].argsort(descending=True)
+    boxes = dets[order, :4]
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    lt = torch.max(boxes[:, None, :2], boxes[None, :, :2])
+    rb = torch.min(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    matches = (inter / (areas[:, None] + areas[None, :] - inter)) >= iou_threshold
+    # boxes are in score order, so a group only takes boxes after its opener
+    matches = torch.triu(matches, diagonal=1).cpu()
+    grouped = torch.zeros(len(order), dtype=torch.bool)
+    groups = []
+    for i in range(len(order)):  # sequential by nature: a box's group depends on all earlier groups
+        if grouped[i]:
+            continue
+        members = torch.nonzero(matches[i] & ~grouped, as_tuple=False).view(-1)
+        grouped[members] = True
+        groups.append(order[torch.cat([members.new_tensor([i]), members]).to(order.device)])
+    return groups

@@ -48,6 +48,8 @@ class Bottle2neck(_Bottleneck):
                          init_cfg=init_cfg)
         if scales < 2:
             raise ValueError(f'Res2Net needs scales > 1 (scales=1 is ResNet), got scales={scales}')
+        if plugins is not None:
+            raise ValueError(f'plugins are not supported on Res2Net blocks (no 2.28 config uses them), got {plugins}')
         if stage_type not in ('normal', 'stage'):
             raise ValueError(f"stage_type must be 'normal' or 'stage', got {stage_type!r}")
         width = math.floor(planes * (base_width / base_channels))
@@ -59,7 +61,7 @@ class Bottle2neck(_Bottleneck):
         if stage_type == 'stage' and self.conv2_stride != 1:
             self.pool = nn.AvgPool2d(kernel_size=3, stride=self.conv2_stride, padding=1)
         self.convs = nn.ModuleList([
-            build_conv_layer(conv_cfg, width, width, 3, stride=self.conv2_stride, padding=dilation,
+            build_conv_layer(self._conv2_cfg(), width, width, 3, stride=self.conv2_stride, padding=dilation,
                              dilation=dilation, bias=False) for _ in range(scales - 1)
         ])
         self.bns = nn.ModuleList([build_norm_layer(norm_cfg, width, postfix=i + 1)[1] for i in range(scales - 1)])
@@ -116,6 +118,8 @@ class Res2Layer(Sequential):
                  dilation: int = 1,
                  style: str = 'pytorch',
                  with_cp: bool = False,
+                 dcn: Optional[dict] = None,
+                 plugins: Optional[list] = None,
                  init_cfg=None) -> None:
         if num_blocks < 1:
             raise ValueError(f'Res2Layer needs at least one block, got num_blocks={num_blocks}')
@@ -128,7 +132,8 @@ class Res2Layer(Sequential):
                 build_conv_layer(conv_cfg, inplanes, out_channels, 1, stride=1, bias=False),
                 build_norm_layer(norm_cfg, out_channels)[1])
         common = dict(scales=scales, base_width=base_width, base_channels=base_channels, dilation=dilation,
-                      style=style, with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg, init_cfg=init_cfg)
+                      style=style, with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg, dcn=dcn, plugins=plugins,
+                      init_cfg=init_cfg)
         blocks = [block(inplanes, planes, stride=stride, downsample=downsample, stage_type='stage', **common)]
         blocks += [block(out_channels, planes, stride=1, **common) for _ in range(1, num_blocks)]
         super().__init__(*blocks)

@@ -4,6 +4,7 @@ from .cross_entropy_loss import (CrossEntropyLoss, binary_cross_entropy, cross_e
                                  mask_cross_entropy)
 from .iou_loss import (BoundedIoULoss, CIoULoss, DIoULoss, GIoULoss, IoULoss, bounded_iou_loss,
                        ciou_loss, diou_loss, giou_loss, iou_loss)
+from .pisa_loss import carl_loss, isr_p
 from .smooth_l1_loss import L1Loss, SmoothL1Loss, l1_loss, smooth_l1_loss
 from .utils import reduce_loss, weight_reduce_loss, weighted_loss
 
@@ -12,5 +13,5 @@ __all__ = [
     'CrossEntropyLoss', 'smooth_l1_loss', 'SmoothL1Loss', 'l1_loss', 'L1Loss', 'reduce_loss',
     'weight_reduce_loss', 'weighted_loss', 'BalancedL1Loss', 'balanced_l1_loss', 'IoULoss',
     'iou_loss', 'BoundedIoULoss', 'bounded_iou_loss', 'GIoULoss', 'giou_loss', 'DIoULoss',
-    'diou_loss', 'CIoULoss', 'ciou_loss'
+    'diou_loss', 'CIoULoss', 'ciou_loss', 'isr_p', 'carl_loss'
 ]

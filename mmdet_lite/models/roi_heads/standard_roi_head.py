@@ -174,7 +174,12 @@ class StandardRoIHead(BaseRoIHead):
         rois = rois.split(num_proposals_per_img, 0)
         cls_score = bbox_results['cls_score'].split(num_proposals_per_img, 0)
         bbox_pred = bbox_results['bbox_pred']
-        bbox_pred = bbox_pred.split(num_proposals_per_img, 0) if bbox_pred is not None else [None] * num_imgs
+        if bbox_pred is None:
+            bbox_pred = [None] * num_imgs
+        elif isinstance(bbox_pred, torch.Tensor):
+            bbox_pred = bbox_pred.split(num_proposals_per_img, 0)
+        else:  # a head with structured predictions (SABL's bucket scores and offsets) splits them itself
+            bbox_pred = self.bbox_head.bbox_pred_split(bbox_pred, num_proposals_per_img)
         det_bboxes, det_labels = [], []
         for i, img_meta in enumerate(img_metas):
             if rois[i].shape[0] == 0:

@@ -6,8 +6,9 @@ from .ohem_sampler import OHEMSampler
 from .pseudo_sampler import PseudoSampler
 from .random_sampler import RandomSampler
 from .sampling_result import SamplingResult
+from .score_hlr_sampler import ScoreHLRSampler
 
 __all__ = [
     'BaseSampler', 'CombinedSampler', 'InstanceBalancedPosSampler', 'IoUBalancedNegSampler', 'OHEMSampler',
-    'PseudoSampler', 'RandomSampler', 'SamplingResult'
+    'PseudoSampler', 'RandomSampler', 'SamplingResult', 'ScoreHLRSampler'
 ]

@@ -1,6 +1,6 @@
 """Base class of samplers that pick positives and negatives from an assignment."""
 from abc import ABCMeta, abstractmethod
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import torch
 
@@ -62,6 +62,19 @@ class BaseSampler(metaclass=ABCMeta):
             SamplingResult whose indices refer to ``cat([gt_bboxes, bboxes])`` when ground truths
             were added, else to ``bboxes``.
         """
+        bboxes, gt_flags = self._candidates(assign_result, bboxes, gt_bboxes, gt_labels)
+        num_expected_pos = int(self.num * self.pos_fraction)
+        pos_inds = self.pos_sampler._sample_pos(
+            assign_result, num_expected_pos, bboxes=bboxes, **kwargs).unique()
+        num_expected_neg = self._num_expected_neg(pos_inds.numel())
+        neg_inds = self.neg_sampler._sample_neg(
+            assign_result, num_expected_neg, bboxes=bboxes, **kwargs).unique()
+        return SamplingResult(pos_inds, neg_inds, bboxes, gt_bboxes, assign_result, gt_flags)
+
+    def _candidates(self, assign_result: AssignResult, bboxes: torch.Tensor, gt_bboxes: torch.Tensor,
+                    gt_labels: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Candidates (M, 4) (ground truths prepended when ``add_gt_as_proposals``) and their (M,) uint8
+        ground-truth flags; ``assign_result`` is extended in place to match."""
         if bboxes.dim() < 2:
             bboxes = bboxes[None, :]
         bboxes = bboxes[:, :4]
@@ -73,15 +86,12 @@ class BaseSampler(metaclass=ABCMeta):
             assign_result.add_gt_(gt_labels)
             gt_ones = bboxes.new_ones(gt_bboxes.shape[0], dtype=torch.uint8)
             gt_flags = torch.cat([gt_ones, gt_flags])
+        return bboxes, gt_flags
 
-        num_expected_pos = int(self.num * self.pos_fraction)
-        pos_inds = self.pos_sampler._sample_pos(
-            assign_result, num_expected_pos, bboxes=bboxes, **kwargs).unique()
-        num_sampled_pos = pos_inds.numel()
+    def _num_expected_neg(self, num_sampled_pos: int) -> int:
+        """``num - num_sampled_pos``, capped at ``neg_pos_ub * max(1, num_sampled_pos)`` when ``neg_pos_ub >= 0``."""
         num_expected_neg = self.num - num_sampled_pos
         if self.neg_pos_ub >= 0:
             neg_upper_bound = int(self.neg_pos_ub * max(1, num_sampled_pos))
             num_expected_neg = min(num_expected_neg, neg_upper_bound)
-        neg_inds = self.neg_sampler._sample_neg(
-            assign_result, num_expected_neg, bboxes=bboxes, **kwargs).unique()
-        return SamplingResult(pos_inds, neg_inds, bboxes, gt_bboxes, assign_result, gt_flags)
+        return num_expected_neg

@@ -1,3 +1,4 @@
-from .single_level_roi_extractor import RoIAlign, RoIPool, SingleRoIExtractor
+from .generic_roi_extractor import GenericRoIExtractor
+from .single_level_roi_extractor import BaseRoIExtractor, RoIAlign, RoIPool, SingleRoIExtractor
 
-__all__ = ['SingleRoIExtractor', 'RoIAlign', 'RoIPool']
+__all__ = ['BaseRoIExtractor', 'SingleRoIExtractor', 'GenericRoIExtractor', 'RoIAlign', 'RoIPool']

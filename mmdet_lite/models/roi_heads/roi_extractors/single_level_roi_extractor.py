@@ -68,22 +68,19 @@ class RoIPool(nn.Module):
 _ROI_LAYERS = {'RoIAlign': RoIAlign, 'RoIPool': RoIPool}
 
 
-@ROI_EXTRACTORS.register_module()
-class SingleRoIExtractor(BaseModule):
-    """Pool each RoI from one level: ``level = floor(log2(sqrt(area) / finest_scale + 1e-6))`` clamped to
-    [0, L-1], i.e. scale < 2*finest_scale -> level 0, [2, 4)*finest_scale -> 1, [4, 8) -> 2, >= 8 -> 3."""
+class BaseRoIExtractor(BaseModule):
+    """RoI extractor base (MMDetection 2.x ``BaseRoIExtractor``): one pooling layer per level in ``roi_layers``
+    (``spatial_scale = 1 / stride``), ``out_channels``, ``featmap_strides`` and the RoI rescaling helper."""
 
     def __init__(self,
                  roi_layer: dict,
                  out_channels: int,
                  featmap_strides: Sequence[int],
-                 finest_scale: int = 56,
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
         self.roi_layers = self.build_roi_layers(roi_layer, featmap_strides)
         self.out_channels = out_channels
         self.featmap_strides = featmap_strides
-        self.finest_scale = finest_scale
         self.fp16_enabled = False
 
     @property
@@ -99,12 +96,6 @@ class SingleRoIExtractor(BaseModule):
             raise KeyError(f'roi_layer type {layer_type!r} is not supported, expected one of {sorted(_ROI_LAYERS)}')
         return nn.ModuleList([_ROI_LAYERS[layer_type](spatial_scale=1 / s, **cfg) for s in featmap_strides])
 
-    def map_roi_levels(self, rois: torch.Tensor, num_levels: int) -> torch.Tensor:
-        """rois (R, 5) -> level index (R,) long in [0, num_levels - 1]."""
-        scale = torch.sqrt((rois[:, 3] - rois[:, 1]) * (rois[:, 4] - rois[:, 2]))
-        target_lvls = torch.floor(torch.log2(scale / self.finest_scale + 1e-6))
-        return target_lvls.clamp(min=0, max=num_levels - 1).long()
-
     def roi_rescale(self, rois: torch.Tensor, scale_factor: float) -> torch.Tensor:
         """Scale each RoI (R, 5) about its centre by ``scale_factor`` (batch index kept)."""
         cx = (rois[:, 1] + rois[:, 3]) * 0.5
@@ -113,12 +104,37 @@ class SingleRoIExtractor(BaseModule):
         half_h = (rois[:, 4] - rois[:, 2]) * scale_factor * 0.5
         return torch.stack([rois[:, 0], cx - half_w, cy - half_h, cx + half_w, cy + half_h], dim=-1)
 
+    @staticmethod
+    def check_rois(rois: torch.Tensor) -> None:
+        if rois.dim() != 2 or rois.size(1) != 5:
+            raise ValueError(f'rois must have shape (R, 5) (batch_idx, x1, y1, x2, y2), got {tuple(rois.shape)}')
+
+
+@ROI_EXTRACTORS.register_module()
+class SingleRoIExtractor(BaseRoIExtractor):
+    """Pool each RoI from one level: ``level = floor(log2(sqrt(area) / finest_scale + 1e-6))`` clamped to
+    [0, L-1], i.e. scale < 2*finest_scale -> level 0, [2, 4)*finest_scale -> 1, [4, 8) -> 2, >= 8 -> 3."""
+
+    def __init__(self,
+                 roi_layer: dict,
+                 out_channels: int,
+                 featmap_strides: Sequence[int],
+                 finest_scale: int = 56,
+                 init_cfg=None) -> None:
+        super().__init__(roi_layer, out_channels, featmap_strides, init_cfg)
+        self.finest_scale = finest_scale
+
+    def map_roi_levels(self, rois: torch.Tensor, num_levels: int) -> torch.Tensor:
+        """rois (R, 5) -> level index (R,) long in [0, num_levels - 1]."""
+        scale = torch.sqrt((rois[:, 3] - rois[:, 1]) * (rois[:, 4] - rois[:, 2]))
+        target_lvls = torch.floor(torch.log2(scale / self.finest_scale + 1e-6))
+        return target_lvls.clamp(min=0, max=num_levels - 1).long()
+
     @force_fp32
     def forward(self, feats: Sequence[torch.Tensor], rois: torch.Tensor,
                 roi_scale_factor: Optional[float] = None) -> torch.Tensor:
         """feats: L maps (N, C, Hl, Wl); rois (R, 5) -> (R, C, S, S)."""
-        if rois.dim() != 2 or rois.size(1) != 5:
-            raise ValueError(f'rois must have shape (R, 5) (batch_idx, x1, y1, x2, y2), got {tuple(rois.shape)}')
+        self.check_rois(rois)
         out_size = self.roi_layers[0].output_size
         num_levels = len(feats)
         roi_feats = feats[0].new_zeros(rois.size(0), self.out_channels, *out_size)
