@@ -15,7 +15,8 @@ from .xml_style import XMLDataset
 class WIDERFaceDataset(XMLDataset):
     """WIDER FACE in the layout of https://github.com/sovrasov/wider-face-pascal-voc-annotations:
     under ``img_prefix`` (``WIDER_train/``), ``Annotations/<id>.xml`` and the images in the
-    event folders the XMLs name, ``<folder>/<id>.jpg`` (``0--Parade/0_Parade_marchingband_1_5.jpg``).
+    event folders the XMLs name, ``<folder>/<id>.jpg``
+    (``0--Parade/0_Parade_marchingband_1_5.jpg``).
     """
 
     CLASSES = tuple(wider_face_classes())
