@@ -40,10 +40,33 @@ def _build_wrapped_dataset(cfg, default_args):
                              cfg.get('separate_eval', True))
     if cfg['type'] == 'RepeatDataset':
         return RepeatDataset(build_dataset(cfg['dataset'], default_args), cfg['times'])
-    # One dataset config with a list of annotation files.
-    return ConcatDataset([build_dataset(dict(copy.deepcopy(cfg), ann_file=ann_file), default_args)
-                          for ann_file in cfg['ann_file']],
+    return ConcatDataset([build_dataset(part, default_args) for part in _split_by_ann_file(cfg)],
                          cfg.get('separate_eval', True))
+
+
+# Keys that, given as lists, pair with the list of ``ann_file`` entries one by one.
+PAIRED_KEYS = ('img_prefix', 'seg_prefix', 'proposal_file')
+
+
+def _split_by_ann_file(cfg) -> list:
+    """One dataset config per entry of a list ``ann_file``; list-valued ``img_prefix``,
+    ``seg_prefix`` and ``proposal_file`` are split alongside (VOC07 + VOC12 in voc0712.py)."""
+    ann_files = cfg['ann_file']
+    for key in PAIRED_KEYS:
+        value = cfg.get(key)
+        if isinstance(value, (list, tuple)) and len(value) != len(ann_files):
+            raise ValueError(f'{key} lists {len(value)} entries for {len(ann_files)} ann_file '
+                             f'entries: {value!r}')
+    parts = []
+    for i, ann_file in enumerate(ann_files):
+        part = copy.deepcopy(cfg)
+        part.pop('separate_eval', None)  # a ConcatDataset option, not a dataset argument
+        part['ann_file'] = ann_file
+        for key in PAIRED_KEYS:
+            if isinstance(cfg.get(key), (list, tuple)):
+                part[key] = cfg[key][i]
+        parts.append(part)
+    return parts
 
 
 def worker_init_fn(worker_id: int) -> None:

@@ -266,6 +266,11 @@ class CustomDataset(Dataset):
     def format_results(self, results: list, **kwargs):
         """Place holder to format results to the dataset's own format."""
 
+    def map_eval_options(self) -> Dict:
+        """How ``evaluate`` runs ``eval_map`` / ``eval_recalls`` for this dataset: the class
+        names, the AP mode and the box convention (VOC overrides them)."""
+        return dict(dataset=self.CLASSES, eval_mode='area', use_legacy_coordinate=False)
+
     def evaluate(self, results: list, metric: Union[str, List[str]] = 'mAP', logger=None,
                  proposal_nums: Sequence[int] = (100, 300, 1000),
                  iou_thr: Union[float, List[float]] = 0.5,
@@ -277,6 +282,8 @@ class CustomDataset(Dataset):
                 (n, 4 or 5) proposal array.
             metric: ``'mAP'`` or ``'recall'``.
             iou_thr: one or several IoU thresholds.
+            scale_ranges: S (min_side, max_side) ranges for ``mAP``; then every AP value is a
+                list of S values, one per range.
 
         Returns:
             ``AP50``-style keys per threshold and ``mAP`` (their mean), or
@@ -285,26 +292,30 @@ class CustomDataset(Dataset):
         from mmdet_lite.core.evaluation import eval_map, eval_recalls
         if not isinstance(metric, str):
             if len(metric) != 1:
-                raise ValueError(f'CustomDataset evaluates one metric at a time, got {metric}')
+                raise ValueError(f'{type(self).__name__} evaluates one metric at a time, got '
+                                 f'{metric}')
             metric = metric[0]
         if metric not in self.ALLOWED_METRICS:
             raise KeyError(f'metric {metric} is not supported; allowed metrics are '
                            f'{", ".join(self.ALLOWED_METRICS)}')
         annotations = [self.get_ann_info(i) for i in range(len(self))]
         iou_thrs = [iou_thr] if isinstance(iou_thr, float) else list(iou_thr)
+        options = self.map_eval_options()
         eval_results = OrderedDict()
         if metric == 'mAP':
             mean_aps = []
             for thr in iou_thrs:
                 print_log(f'\n{"-" * 15}iou_thr: {thr}{"-" * 15}', logger=logger)
                 mean_ap, _ = eval_map(results, annotations, scale_ranges=scale_ranges,
-                                      iou_thr=thr, dataset=self.CLASSES, logger=logger)
-                mean_aps.append(mean_ap)
-                eval_results[f'AP{int(thr * 100):02d}'] = round(mean_ap, 3)
-            eval_results['mAP'] = sum(mean_aps) / len(mean_aps)
+                                      iou_thr=thr, logger=logger, **options)
+                mean_aps.append(np.atleast_1d(mean_ap))
+                eval_results[f'AP{int(thr * 100):02d}'] = _per_range(np.round(mean_aps[-1], 3),
+                                                                     scale_ranges)
+            eval_results['mAP'] = _per_range(np.mean(mean_aps, axis=0), scale_ranges)
         else:
             gt_bboxes = [ann['bboxes'] for ann in annotations]
-            recalls = eval_recalls(gt_bboxes, results, proposal_nums, iou_thrs, logger=logger)
+            recalls = eval_recalls(gt_bboxes, results, proposal_nums, iou_thrs, logger=logger,
+                                   use_legacy_coordinate=options['use_legacy_coordinate'])
             for i, num in enumerate(proposal_nums):
                 for j, thr in enumerate(iou_thrs):
                     eval_results[f'recall@{num}@{thr}'] = float(recalls[i, j])
@@ -317,3 +328,9 @@ class CustomDataset(Dataset):
         mode = 'Test' if self.test_mode else 'Train'
         return (f'\n{self.__class__.__name__} {mode} dataset with number of images '
                 f'{len(self)}, and {0 if self.CLASSES is None else len(self.CLASSES)} classes')
+
+
+def _per_range(values: np.ndarray, scale_ranges: Optional[List[tuple]]
+               ) -> Union[float, List[float]]:
+    """(1,) APs -> a float, or (S,) APs of S ``scale_ranges`` -> a list of S floats."""
+    return float(values[0]) if scale_ranges is None else [float(v) for v in values]

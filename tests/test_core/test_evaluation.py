@@ -71,3 +71,71 @@ def test_eval_hooks_are_exported_from_core_as_in_2_x():
     from mmdet_lite.core.bbox import bbox_overlaps as tensor_bbox_overlaps
     assert core.EvalHook is evaluation.EvalHook and core.DistEvalHook is evaluation.DistEvalHook
     assert core.bbox_overlaps is tensor_bbox_overlaps
+
+
+# One class, 3 GTs; detections by score: TP, FP, TP, FP (the third GT is never found).
+# recall 1/3, 1/3, 2/3, 2/3; precision 1, 1/2, 2/3, 1/2.
+PR_RECALLS = np.array([1 / 3, 1 / 3, 2 / 3, 2 / 3])
+PR_PRECISIONS = np.array([1, 1 / 2, 2 / 3, 1 / 2])
+# area under the precision envelope: 1/3 * 1 + 1/3 * 2/3 = 5/9
+AREA_AP = 5 / 9
+# best precision at recall >= 0, .1, .2, .3: 1 (four points); at .4, .5, .6: 2/3; above: 0
+ELEVEN_POINT_AP = (4 * 1 + 3 * 2 / 3) / 11
+
+
+def test_average_precision_of_a_hand_computed_pr_curve():
+    from mmdet_lite.core.evaluation import average_precision
+    assert average_precision(PR_RECALLS, PR_PRECISIONS, 'area') == pytest.approx(AREA_AP)
+    assert average_precision(PR_RECALLS, PR_PRECISIONS, '11points') == pytest.approx(ELEVEN_POINT_AP)
+    # (S, D) input: one AP per scale range
+    two = average_precision(np.stack([PR_RECALLS] * 2), np.stack([PR_PRECISIONS] * 2), '11points')
+    assert two == pytest.approx([ELEVEN_POINT_AP] * 2)
+
+
+def _pr_curve_case():
+    """Boxes giving the PR curve above: GTs at x = 0, 20, 40; TPs on the first two, FPs far away."""
+    gts = np.array([[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10]], np.float32)
+    dets = np.array([[0, 0, 10, 10, 0.9], [60, 60, 70, 70, 0.8], [20, 0, 30, 10, 0.7],
+                     [80, 80, 90, 90, 0.6]], np.float32)
+    return [[dets]], [dict(bboxes=gts, labels=np.zeros(3, np.int64))]
+
+
+@pytest.mark.parametrize('kwargs, expected', [
+    (dict(), AREA_AP),
+    (dict(eval_mode='area'), AREA_AP),
+    (dict(eval_mode='11points'), ELEVEN_POINT_AP),
+    (dict(dataset='voc07'), ELEVEN_POINT_AP),  # 2.28's way to ask for VOC2007's AP
+    (dict(dataset='voc07', eval_mode='area'), AREA_AP),
+])
+def test_eval_map_ap_mode(kwargs, expected):
+    results, annotations = _pr_curve_case()
+    mean_ap, (per_class, ) = eval_map(results, annotations, logger='silent', **kwargs)
+    assert mean_ap == pytest.approx(expected)
+    assert per_class['recall'] == pytest.approx(PR_RECALLS)
+    assert per_class['precision'] == pytest.approx(PR_PRECISIONS)
+
+
+def test_eval_map_rejects_an_unknown_eval_mode():
+    results, annotations = _pr_curve_case()
+    with pytest.raises(ValueError, match="eval_mode must be 'area' or '11points', got 'voc'"):
+        eval_map(results, annotations, eval_mode='voc', logger='silent')
+
+
+def test_map_summary_names_the_classes_of_a_dataset_name(capsys):
+    from mmdet_lite.core.evaluation import get_classes
+    results, annotations = _pr_curve_case()
+    eval_map([results[0] * 20], [annotations[0]], dataset='voc07')
+    out = capsys.readouterr().out
+    assert 'aeroplane' in out and 'tvmonitor' in out
+    assert get_classes('WIDERFace') == ['face'] and len(get_classes('cityscapes')) == 8
+    with pytest.raises(ValueError, match="Unrecognized dataset: 'kitti'"):
+        get_classes('kitti')
+
+
+def test_eval_recalls_of_hand_counted_proposals():
+    # 2 images, 3 GTs; the top proposal of image 0 hits GT 0, its second GT 1; image 1's misses
+    gts = [np.array([[0, 0, 10, 10], [20, 0, 30, 10]], np.float32), np.array([[0, 0, 10, 10]], np.float32)]
+    proposals = [np.array([[0, 0, 10, 10, 0.9], [20, 0, 30, 10, 0.8]], np.float32),
+                 np.array([[0, 0, 10, 4, 0.9]], np.float32)]  # IoU 0.4 with image 1's GT
+    recalls = eval_recalls(gts, proposals, proposal_nums=[1, 2], iou_thrs=[0.3, 0.5], logger='silent')
+    assert recalls == pytest.approx(np.array([[2 / 3, 1 / 3], [1, 2 / 3]]))

@@ -130,3 +130,19 @@ def test_gn_ws_config_uses_weight_standardised_convs_everywhere():
 def test_rpn_and_fast_rcnn_r101_configs(folder, name, epochs):
     cfg = _load_from(folder, name)
     assert cfg.model.backbone.depth == 101 and cfg.runner.max_epochs == epochs
+
+
+def test_dataset_family_configs_carry_2_28_values():
+    voc = Config.fromfile(str(CONFIGS / 'pascal_voc' / 'faster_rcnn_r50_fpn_1x_voc0712.py'))
+    assert voc.model.roi_head.bbox_head.num_classes == 20 and voc.evaluation.metric == 'mAP'
+    assert voc.data.train.times == 3 and voc.data.train.dataset.img_prefix == [
+        'data/VOCdevkit/VOC2007/', 'data/VOCdevkit/VOC2012/']
+    assert voc.lr_config == dict(policy='step', step=[3]) and voc.runner.max_epochs == 4
+    cocofmt = Config.fromfile(str(CONFIGS / 'pascal_voc' / 'faster_rcnn_r50_fpn_1x_voc0712_cocofmt.py'))
+    assert cocofmt.data.val.type == 'CocoDataset' and len(cocofmt.data.val.classes) == 20
+    city = Config.fromfile(str(CONFIGS / 'cityscapes' / 'faster_rcnn_r50_fpn_1x_cityscapes.py'))
+    assert city.model.roi_head.bbox_head.num_classes == 8 and city.data.train.times == 8
+    assert city.auto_scale_lr == dict(enable=False, base_batch_size=8) and city.lr_config.step == [7]
+    soft = Config.fromfile(str(CONFIGS / 'faster_rcnn' / 'faster_rcnn_r50_fpn_soft_nms_1x_coco.py'))
+    assert soft.model.test_cfg.rcnn == dict(score_thr=0.05, nms=dict(type='soft_nms', iou_threshold=0.5),
+                                            max_per_img=100)

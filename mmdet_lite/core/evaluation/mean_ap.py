@@ -9,6 +9,7 @@ import numpy as np
 from mmcv.utils import print_log
 
 from .bbox_overlaps import bbox_overlaps, box_areas
+from .class_names import get_classes
 
 AreaRange = Tuple[Optional[float], Optional[float]]
 
@@ -127,7 +128,8 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]], annotations: Sequence[
              ioa_thr: Optional[float] = None, dataset: Optional[Union[str, Sequence[str]]] = None,
              logger=None, tpfp_fn: Optional[Callable] = None, nproc: int = 4,
              use_legacy_coordinate: bool = False,
-             use_group_of: bool = False) -> Tuple[Union[float, List[float]], List[Dict]]:
+             use_group_of: bool = False,
+             eval_mode: Optional[str] = None) -> Tuple[Union[float, List[float]], List[Dict]]:
     """Mean AP over classes at one IoU threshold.
 
     Args:
@@ -144,6 +146,8 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]], annotations: Sequence[
         nproc: must be positive, as in MMDetection; evaluation runs in this process.
         use_legacy_coordinate: areas and IoUs with ``w = x2 - x1 + 1`` (MMDetection 1.x).
         use_group_of: OpenImages group-of matching; not implemented (ValueError when True).
+        eval_mode: ``'area'`` or ``'11points'`` (see :func:`average_precision`); default
+            ``'11points'`` for ``dataset='voc07'`` (as in 2.28), else ``'area'``.
 
     Returns:
         mean AP (a list per scale range when ``scale_ranges``), and per class a dict with
@@ -160,6 +164,10 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]], annotations: Sequence[
         raise ValueError(f'tpfp_fn has to be a function or None, but got {tpfp_fn}')
     if nproc <= 0:
         raise ValueError(f'nproc must be at least one, got {nproc}')
+    if eval_mode is None:
+        eval_mode = '11points' if dataset == 'voc07' else 'area'
+    if eval_mode not in ('area', '11points'):
+        raise ValueError(f"eval_mode must be 'area' or '11points', got {eval_mode!r}")
     extra_length = 1. if use_legacy_coordinate else 0.
     tpfp_kwargs = {} if ioa_thr is None else dict(ioa_thr=ioa_thr)
     num_classes = len(det_results[0])
@@ -187,10 +195,9 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]], annotations: Sequence[
         precisions = tp / np.maximum(tp + fp, eps)
         if scale_ranges is None:
             recalls, precisions, num_gts = recalls[0], precisions[0], int(num_gts[0])
-        mode = '11points' if dataset == 'voc07' else 'area'
         eval_results.append(dict(num_gts=num_gts, num_dets=len(dets), recall=recalls,
                                  precision=precisions,
-                                 ap=average_precision(recalls, precisions, mode)))
+                                 ap=average_precision(recalls, precisions, eval_mode)))
     if scale_ranges is not None:
         all_ap = np.vstack([res['ap'] for res in eval_results])
         all_num_gts = np.vstack([res['num_gts'] for res in eval_results])
@@ -208,8 +215,12 @@ def print_map_summary(mean_ap, results: List[Dict], dataset=None, scale_ranges=N
     """Log a per-class table (gts, dets, recall, ap) and the mAP, once per scale range."""
     if logger == 'silent':
         return
-    names = list(dataset) if isinstance(dataset, (list, tuple)) else \
-        [str(i) for i in range(len(results))]
+    if isinstance(dataset, str):
+        names = get_classes(dataset)
+    elif isinstance(dataset, (list, tuple)):
+        names = list(dataset)
+    else:
+        names = [str(i) for i in range(len(results))]
     mean_aps = mean_ap if isinstance(mean_ap, list) else [mean_ap]
     width = max([5] + [len(n) for n in names])
     lines = []

@@ -37,6 +37,8 @@ CITYSCAPES_PALETTE: List[RGB] = [
     (220, 20, 60), (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100), (0, 80, 100),
     (0, 0, 230), (119, 11, 32)]
 
+WIDER_FACE_PALETTE: List[RGB] = [(0, 255, 0)]
+
 NAMED_PALETTES = {'coco': COCO_PALETTE, 'voc': VOC_PALETTE, 'citys': CITYSCAPES_PALETTE}
 
 Palette = Union[None, str, RGB, Sequence[RGB]]
