@@ -1,3 +1,4 @@
 from .fpn import FPN
+from .fpn_carafe import FPN_CARAFE
 
-__all__ = ['FPN']
+__all__ = ['FPN', 'FPN_CARAFE']
