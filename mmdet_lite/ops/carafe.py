@@ -1,8 +1,8 @@
 """CARAFE, content-aware reassembly of features (mmcv 1.x ``mmcv.ops.carafe``), in plain PyTorch.
 
 Each output pixel (y, x) is a weighted sum over the k x k neighbourhood of input pixel (y // s, x // s)
-(zero padded), with its own weights for each channel group. Written as one unfold and one batched
-matrix product, so autograd gives the gradients of features and masks.
+(zero padded), with its own weights for each channel group. Written as one unfold and one einsum
+(a batched matrix product over the K taps), so autograd gives the gradients of features and masks.
 
 Symbols: N images, C channels in G groups of C' = C / G, H x W the input, s the scale factor, k the
 (odd) kernel size, K = k * k taps.
@@ -33,16 +33,12 @@ def carafe(features: torch.Tensor, masks: torch.Tensor, kernel_size: int, group_
         raise ValueError(f'carafe masks must have shape {expected} for features {tuple(features.shape)}, '
                          f'got {tuple(masks.shape)}')
     group_channels = channels // group_size
-    scale_sq = scale_factor * scale_factor
-    # (N, G, C', K, H*W) -> (N, G, H*W, C', K): each input pixel's neighbourhood, channel-major
+    # (N, G, C', K, H, W): each input pixel's neighbourhood; (N, G, K, H, s, W, s): the weights of the
+    # s x s output pixels of each input pixel
     neighbours = F.unfold(features, kernel_size, padding=(kernel_size - 1) // 2)
-    neighbours = neighbours.view(num_imgs, group_size, group_channels, taps, height * width).permute(0, 1, 4, 2, 3)
-    # (N, G, K, H, s, W, s) -> (N, G, H*W, K, s*s): the weights of the s x s output pixels of each input pixel
+    neighbours = neighbours.view(num_imgs, group_size, group_channels, taps, height, width)
     weights = masks.view(num_imgs, group_size, taps, height, scale_factor, width, scale_factor)
-    weights = weights.permute(0, 1, 3, 5, 2, 4, 6).reshape(num_imgs, group_size, height * width, taps, scale_sq)
-    out = torch.matmul(neighbours, weights)  # (N, G, H*W, C', s*s)
-    out = out.view(num_imgs, group_size, height, width, group_channels, scale_factor, scale_factor)
-    out = out.permute(0, 1, 4, 2, 5, 3, 6)
+    out = torch.einsum('ngckhw,ngkhywx->ngchywx', neighbours, weights)
     return out.reshape(num_imgs, channels, height * scale_factor, width * scale_factor)
 
 
