@@ -26,7 +26,8 @@ from torch.nn.modules.utils import _pair
 
 class _AxisTaps(NamedTuple):
     """One axis of every bin's samples, each (B, E): pixel index, forward weight, mmcv's gradient row
-    weight (pixel distance from the unclamped sample on the other side), derivative sign (-1 low, +1 high)."""
+    weight (pixel distance from the unclamped sample on the other side), derivative sign (-1 low, +1 high),
+    and whether the entry counts (a real sample inside [-1, size])."""
     pixels: torch.Tensor
     weights: torch.Tensor
     spans: torch.Tensor
@@ -63,6 +64,18 @@ class _Sampling(NamedTuple):
     num_cols: int
 
 
+def _axis_samples(start: torch.Tensor, bin_size: torch.Tensor, grid: torch.Tensor, size: int) -> _AxisTaps:
+    """Taps of the samples along one axis: start (R, PH, PW) each bin's first edge, bin_size (R,), grid (R,)
+    samples per bin (the first ``grid[r]`` of G = max(grid) are real), ``size`` pixels."""
+    _, pooled_h, pooled_w = start.shape
+    max_grid = max(int(grid.max()), 1) if grid.numel() else 1
+    sample = torch.arange(max_grid, dtype=start.dtype, device=start.device)
+    step = (bin_size / grid.clamp(min=1).to(start.dtype))[:, None, None, None]
+    coord = start[..., None] + (sample + 0.5) * step  # (R, PH, PW, G)
+    valid = (sample[None, :] < grid[:, None]).repeat_interleave(pooled_h * pooled_w, dim=0)
+    return _axis_taps(coord.reshape(-1, max_grid), valid, size)
+
+
 def _sampling(rois: torch.Tensor, offset: Optional[torch.Tensor], feat_shape: Tuple[int, int, int],
               output_size: Tuple[int, int], spatial_scale: float, sampling_ratio: int,
               gamma: float) -> Tuple[_Sampling, torch.Tensor, torch.Tensor]:
@@ -91,17 +104,8 @@ def _sampling(rois: torch.Tensor, offset: Optional[torch.Tensor], feat_shape: Tu
     start_y = start_y.expand(-1, pooled_h, pooled_w)
     start_x = start_x.expand(-1, pooled_h, pooled_w)
     per_bin = pooled_h * pooled_w
-
-    def axis(start, bin_size, grid, size):
-        max_grid = max(int(grid.max()), 1) if grid.numel() else 1
-        sample = torch.arange(max_grid, dtype=rois.dtype, device=rois.device)
-        step = (bin_size / grid.clamp(min=1).to(rois.dtype))[:, None, None, None]
-        coord = start[..., None] + (sample + 0.5) * step  # (R, PH, PW, G)
-        valid = (sample[None, :] < grid[:, None]).repeat_interleave(per_bin, dim=0)
-        return _axis_taps(coord.reshape(-1, max_grid), valid, size)
-
-    taps_y = axis(start_y, bin_h, grid_h, height)
-    taps_x = axis(start_x, bin_w, grid_w, width)
+    taps_y = _axis_samples(start_y, bin_h, grid_h, height)
+    taps_x = _axis_samples(start_x, bin_w, grid_w, width)
     keep = taps_y.keep[:, :, None] & taps_x.keep[:, None, :]
     batch_idx = rois[:, 0].long().repeat_interleave(per_bin)
     cols = (batch_idx[:, None, None] * height + taps_y.pixels[:, :, None]) * width + taps_x.pixels[:, None, :]

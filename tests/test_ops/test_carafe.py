@@ -74,7 +74,8 @@ def test_carafe_pack_keys_shapes_and_normalised_masks():
     assert {k: tuple(v.shape) for k, v in pack.state_dict().items()} == {
         'channel_compressor.weight': (64, 16, 1, 1), 'channel_compressor.bias': (64,),
         'content_encoder.weight': (5 * 5 * 1 * 2 * 2, 64, 3, 3), 'content_encoder.bias': (100,)}
-    assert float(pack.content_encoder.weight.detach().std()) < 0.002 and float(pack.content_encoder.bias.detach().abs().max()) == 0
+    encoder = pack.content_encoder
+    assert float(encoder.weight.detach().std()) < 0.002 and float(encoder.bias.detach().abs().max()) == 0
     logits = torch.randn(2, 100, 4, 3)
     masks = pack.kernel_normalizer(logits)
     assert tuple(masks.shape) == (2, 25, 8, 6)
