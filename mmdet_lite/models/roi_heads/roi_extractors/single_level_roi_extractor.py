@@ -14,6 +14,7 @@ from torch.nn.modules.utils import _pair
 from torchvision.ops import roi_align, roi_pool
 
 from ....core.fp16 import force_fp32
+from ....ops import DeformRoIPool, DeformRoIPoolPack, ModulatedDeformRoIPoolPack
 from ...builder import ROI_EXTRACTORS
 from .sparse_roi_align import sparse_roi_align
 
@@ -65,7 +66,15 @@ class RoIPool(nn.Module):
         return roi_pool(features, rois.to(features.dtype), self.output_size, self.spatial_scale)
 
 
-_ROI_LAYERS = {'RoIAlign': RoIAlign, 'RoIPool': RoIPool}
+# roi_layer types (mmcv.ops's names; its registry is absent without mmcv-full), each built per level with
+# spatial_scale = 1 / stride
+_ROI_LAYERS = {
+    'RoIAlign': RoIAlign,
+    'RoIPool': RoIPool,
+    'DeformRoIPool': DeformRoIPool,
+    'DeformRoIPoolPack': DeformRoIPoolPack,
+    'ModulatedDeformRoIPoolPack': ModulatedDeformRoIPoolPack,
+}
 
 
 class BaseRoIExtractor(BaseModule):
