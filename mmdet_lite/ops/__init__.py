@@ -4,5 +4,6 @@ Importing this package registers their config type names in mmcv's layer registr
 ``mmcv.ops`` does with mmcv-full.
 """
 from .deform_conv import DeformConv2d, DeformConv2dPack, ModulatedDeformConv2d, ModulatedDeformConv2dPack
+from .masked_conv import MaskedConv2d
 
-__all__ = ['DeformConv2d', 'DeformConv2dPack', 'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack']
+__all__ = ['DeformConv2d', 'DeformConv2dPack', 'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack', 'MaskedConv2d']
