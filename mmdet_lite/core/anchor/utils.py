@@ -99,8 +99,9 @@ def last_region_owner(in_ignore: torch.Tensor, in_center: torch.Tensor) -> torch
     num_boxes = in_ignore.size(0)
     if num_boxes == 0:
         return in_ignore.new_zeros(in_ignore.size(1), dtype=torch.long)
-    box_ids = torch.arange(1, num_boxes + 1, device=in_ignore.device)[:, None]
-    last = (box_ids * (in_ignore | in_center)).amax(dim=0)
-    touched = last > 0
+    id_dtype = torch.int16 if num_boxes < 2**15 else torch.int32
+    box_ids = torch.arange(1, num_boxes + 1, dtype=id_dtype, device=in_ignore.device)[:, None]
+    last = (box_ids * (in_ignore | in_center)).amax(dim=0).long()
     last_in_center = in_center.gather(0, (last - 1).clamp(min=0)[None, :])[0]
-    return torch.where(touched, torch.where(last_in_center, last, last.new_full((), -1)), last.new_zeros(()))
+    owner = torch.where(last_in_center, last, last.new_full((), -1))
+    return torch.where(last > 0, owner, last.new_zeros(()))

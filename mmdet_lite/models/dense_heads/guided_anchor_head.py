@@ -206,25 +206,26 @@ class GuidedAnchorHead(AnchorHead):
         num_levels = len(featmap_sizes)
         min_anchor_size = self.approx_anchor_generator.octave_base_scale * strides[0]
         device = gt_bboxes_list[0].device
+        mlvl_target_levels = [gt_target_levels(gt_bboxes, min_anchor_size, num_levels) for gt_bboxes in gt_bboxes_list]
         all_targets, all_weights = [], []
         for level, (feat_h, feat_w) in enumerate(featmap_sizes):
             ys, xs = torch.meshgrid(torch.arange(feat_h, device=device), torch.arange(feat_w, device=device),
                                     indexing='ij')
             xs, ys = xs.reshape(-1), ys.reshape(-1)
             level_targets, level_weights = [], []
-            for gt_bboxes in gt_bboxes_list:
-                target_levels = gt_target_levels(gt_bboxes, min_anchor_size, num_levels)
+            for gt_bboxes, target_levels in zip(gt_bboxes_list, mlvl_target_levels):
                 scaled = gt_bboxes[:, :4] / strides[level]
-                in_ignore = points_in_regions(xs, ys, calc_region(scaled, ignore_cut, (feat_h, feat_w)))
-                in_center = points_in_regions(xs, ys, calc_region(scaled, center_cut, (feat_h, feat_w)))
-                on_level = (target_levels == level)[:, None]
-                owner = last_region_owner(in_ignore & on_level, in_center & on_level)
-                near_ignore = (in_ignore & ((target_levels - level).abs() == 1)[:, None]).any(dim=0)
+                own = scaled[target_levels == level]
+                in_center = points_in_regions(xs, ys, calc_region(own, center_cut, (feat_h, feat_w)))
+                owner = last_region_owner(points_in_regions(xs, ys, calc_region(own, ignore_cut, (feat_h, feat_w))),
+                                          in_center)
+                near = scaled[(target_levels - level).abs() == 1]
+                near_ignore = points_in_regions(xs, ys, calc_region(near, ignore_cut, (feat_h, feat_w))).any(dim=0)
                 weights = torch.full((feat_h * feat_w, ), 0.1, device=device)
                 weights[(owner == 0) & near_ignore] = 0
                 weights[owner == -1] = 0
                 weights[owner > 0] = 1
-                level_targets.append((in_center & on_level).any(dim=0).float())
+                level_targets.append(in_center.any(dim=0).float())
                 level_weights.append(weights)
             all_targets.append(torch.stack(level_targets).view(-1, 1, feat_h, feat_w))
             all_weights.append(torch.stack(level_weights).view(-1, 1, feat_h, feat_w))

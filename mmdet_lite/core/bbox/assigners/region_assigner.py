@@ -72,15 +72,20 @@ class RegionAssigner(BaseAssigner):
         mlvl_assigned = []
         for level, (anchors, featmap_size) in enumerate(zip(mlvl_anchors, featmap_sizes)):
             stride = anchor_strides[level]
+            on_level = target_levels == level
+            next_to_level = (target_levels - level).abs() == 1
             scaled_gts = gt_bboxes[:, :4] / stride
-            in_ignore = anchor_ctr_inside_region_flags(anchors, stride,
-                                                       calc_region(scaled_gts, ignore_cut, featmap_size))
-            in_center = anchor_ctr_inside_region_flags(anchors, stride,
-                                                       calc_region(scaled_gts, center_cut, featmap_size))
-            on_level = (target_levels == level)[:, None]
-            assigned = last_region_owner(in_ignore & on_level, in_center & on_level)
-            next_to_level = ((target_levels - level).abs() == 1)[:, None]
-            assigned[(in_ignore & next_to_level).any(dim=0)] = -1
+            assigned = last_region_owner(
+                anchor_ctr_inside_region_flags(anchors, stride,
+                                               calc_region(scaled_gts[on_level], ignore_cut, featmap_size)),
+                anchor_ctr_inside_region_flags(anchors, stride,
+                                               calc_region(scaled_gts[on_level], center_cut, featmap_size)))
+            # painted ids count among this level's boxes; map them back to indices into gt_bboxes
+            level_gt_ids = torch.nonzero(on_level).squeeze(1)
+            painted = assigned > 0
+            assigned[painted] = level_gt_ids[assigned[painted] - 1] + 1
+            near_regions = calc_region(scaled_gts[next_to_level], ignore_cut, featmap_size)
+            assigned[anchor_ctr_inside_region_flags(anchors, stride, near_regions).any(dim=0)] = -1
             mlvl_assigned.append(assigned)
 
         assigned_gt_inds = torch.cat(mlvl_assigned)
