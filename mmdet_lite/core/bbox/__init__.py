@@ -11,7 +11,8 @@ from .transforms import (bbox2result, bbox2roi, bbox_cxcywh_to_xyxy, bbox_flip, 
 __all__ = [
     'bbox_overlaps', 'BboxOverlaps2D', 'IOU_CALCULATORS', 'build_iou_calculator',
     'BBOX_ASSIGNERS', 'BBOX_SAMPLERS', 'BBOX_CODERS', 'build_assigner', 'build_sampler',
-    'build_bbox_coder', 'BaseAssigner', 'MaxIoUAssigner', 'ApproxMaxIoUAssigner', 'RegionAssigner', 'AssignResult', 'BaseSampler',
+    'build_bbox_coder', 'BaseAssigner', 'MaxIoUAssigner', 'ApproxMaxIoUAssigner', 'RegionAssigner',
+    'AssignResult', 'BaseSampler',
     'PseudoSampler', 'RandomSampler', 'SamplingResult', 'BaseBBoxCoder', 'DeltaXYWHBBoxCoder', 'LegacyDeltaXYWHBBoxCoder',
     'bbox2delta', 'delta2bbox', 'bbox_flip', 'bbox_mapping', 'bbox_mapping_back', 'bbox2roi',
     'roi2bbox', 'bbox2result', 'bbox_cxcywh_to_xyxy', 'bbox_xyxy_to_cxcywh'

@@ -138,7 +138,8 @@ class GuidedAnchorHead(AnchorHead):
 
     def forward_single(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """x (N, C_in, H, W) -> cls (N, A*C, H, W), deltas (N, A*4, H, W), shape (N, A*2, H, W),
-        loc (N, 1, H, W). In eval mode cls / deltas are zero where sigmoid(loc) < ``loc_filter_thr``."""
+        loc (N, 1, H, W). In eval mode cls / deltas are zero where sigmoid(loc) < ``loc_filter_thr`` (each image
+        by its own mask; 2.28's CUDA masked conv takes image 0's mask and handles batch size 1 only)."""
         loc_pred = self.conv_loc(x)
         shape_pred = self.conv_shape(x)
         x = self.feature_adaption(x, shape_pred)
