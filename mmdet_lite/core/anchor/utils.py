@@ -1,5 +1,5 @@
 """Helpers that reshape anchor-level targets and filter anchors by the image border."""
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 
@@ -46,3 +46,62 @@ def anchor_inside_flags(flat_anchors: torch.Tensor,
             & (flat_anchors[:, 1] >= -allowed_border)
             & (flat_anchors[:, 2] < img_w + allowed_border)
             & (flat_anchors[:, 3] < img_h + allowed_border))
+
+
+def calc_region(bboxes: torch.Tensor, ratio: float, featmap_size: Optional[Sequence[int]] = None) -> torch.Tensor:
+    """Central part of boxes on a feature grid (MMDetection's ``calc_region``, for G boxes at once).
+
+    Args:
+        bboxes: (G, 4) x1y1x2y2 already divided by the level's stride.
+        ratio: fraction cut from each side: ``x1' = round((1 - ratio) x1 + ratio x2)``,
+            ``x2' = round(ratio x1 + (1 - ratio) x2)`` (same for y).
+        featmap_size: (H, W); when given, x is clamped to [0, W] and y to [0, H].
+
+    Returns:
+        (G, 4) long inclusive cell ranges x1, y1, x2, y2.
+    """
+    x1 = torch.round((1 - ratio) * bboxes[:, 0] + ratio * bboxes[:, 2])
+    y1 = torch.round((1 - ratio) * bboxes[:, 1] + ratio * bboxes[:, 3])
+    x2 = torch.round(ratio * bboxes[:, 0] + (1 - ratio) * bboxes[:, 2])
+    y2 = torch.round(ratio * bboxes[:, 1] + (1 - ratio) * bboxes[:, 3])
+    region = torch.stack([x1, y1, x2, y2], dim=1).long()
+    if featmap_size is not None:
+        feat_h, feat_w = int(featmap_size[0]), int(featmap_size[1])
+        region = torch.minimum(region.clamp(min=0), region.new_tensor([feat_w, feat_h, feat_w, feat_h]))
+    return region
+
+
+def points_in_regions(xs: torch.Tensor, ys: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+    """(G, P) flags of P points (xs, ys) inside G inclusive regions (G, 4) x1y1x2y2."""
+    return ((xs[None, :] >= regions[:, 0:1]) & (xs[None, :] <= regions[:, 2:3])
+            & (ys[None, :] >= regions[:, 1:2]) & (ys[None, :] <= regions[:, 3:4]))
+
+
+def gt_target_levels(gt_bboxes: torch.Tensor, min_anchor_size: float, num_levels: int) -> torch.Tensor:
+    """(G,) level of each box by scale: ``floor(log2(sqrt(w h) / min_anchor_size) + 0.5)`` clamped to
+    [0, num_levels - 1] (the guided-anchoring / RegionAssigner rule)."""
+    scale = torch.sqrt((gt_bboxes[:, 2] - gt_bboxes[:, 0]) * (gt_bboxes[:, 3] - gt_bboxes[:, 1]))
+    min_size = scale.new_full((1, ), float(min_anchor_size))
+    levels = torch.floor(torch.log2(scale) - torch.log2(min_size) + 0.5)
+    return levels.clamp(min=0, max=num_levels - 1).long()
+
+
+def last_region_owner(in_ignore: torch.Tensor, in_center: torch.Tensor) -> torch.Tensor:
+    """Outcome of painting, box after box, each box's ignore region then its centre region.
+
+    Args:
+        in_ignore, in_center: (G, P) bool, point p inside box g's ignore / centre region.
+
+    Returns:
+        (P,) long: 0 where no box touched the point, -1 where the last box touching it covered it only
+        with its ignore region, g + 1 where the last one (box g) covered it with its centre region.
+    """
+    num_boxes = in_ignore.size(0)
+    if num_boxes == 0:
+        return in_ignore.new_zeros(in_ignore.size(1), dtype=torch.long)
+    id_dtype = torch.int16 if num_boxes < 2**15 else torch.int32
+    box_ids = torch.arange(1, num_boxes + 1, dtype=id_dtype, device=in_ignore.device)[:, None]
+    last = (box_ids * (in_ignore | in_center)).amax(dim=0).long()
+    last_in_center = in_center.gather(0, (last - 1).clamp(min=0)[None, :])[0]
+    owner = torch.where(last_in_center, last, last.new_full((), -1))
+    return torch.where(last > 0, owner, last.new_zeros(()))
