@@ -36,6 +36,13 @@ BY_KEY = {
     'norm_cfg': [NORM_LAYERS], 'act_cfg': [ACTIVATION_LAYERS], 'upsample_cfg': [UPSAMPLE_LAYERS],
     'pad_cfg': [PADDING_LAYERS], 'plugins': [PLUGIN_LAYERS], 'pipeline': [PIPELINES],
     'transforms': [PIPELINES], 'train_pipeline': [PIPELINES], 'test_pipeline': [PIPELINES],
+    # guided anchoring's generators, coder, assigner and sampler
+    'approx_anchor_generator': [PRIOR_GENERATORS], 'square_anchor_generator': [PRIOR_GENERATORS],
+    'anchor_coder': [BBOX_CODERS], 'ga_assigner': [BBOX_ASSIGNERS], 'ga_sampler': [BBOX_SAMPLERS],
+    # GRoIE's modules around the pooled features
+    'pre_cfg': [PLUGIN_LAYERS], 'post_cfg': [PLUGIN_LAYERS],
+    # Cascade RPN's AdaptiveConv: its ``type`` picks an offset rule, not a registered class
+    'adapt_cfg': [{'dilation', 'offset'}],
 }
 # ... else what builds the top-level entry it is in.
 BY_TOP_KEY = {'model': [MODELS], 'data': [DATASETS], 'optimizer': [OPTIMIZERS], 'runner': [RUNNERS],
@@ -44,7 +51,7 @@ ALL = [registry for registries in (*BY_KEY.values(), *BY_TOP_KEY.values()) for r
 
 
 def registered(name: str, registries) -> bool:
-    return any(name in registry if isinstance(registry, dict) else registry.get(name) is not None
+    return any(name in registry if isinstance(registry, (dict, set)) else registry.get(name) is not None
                for registry in registries)
 
 
