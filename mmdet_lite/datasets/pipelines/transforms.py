@@ -315,3 +315,97 @@ class Pad:
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(size={self.size}, size_divisor={self.size_divisor}, '
                 f'pad_to_square={self.pad_to_square}, pad_val={self.pad_val})')
+
+
+@PIPELINES.register_module()
+class RandomCrop:
+    """Crop a random window of the image; boxes are shifted, clipped and filtered.
+
+    The window size (h, w) follows ``crop_type``: 'absolute' ``crop_size`` = (h, w) pixels (capped
+    by the image); 'absolute_range' h and w each drawn from ``[crop_size[0], crop_size[1]]``
+    (capped); 'relative' ``(h_frac, w_frac)`` of the image; 'relative_range' each fraction drawn
+    from ``[crop_size[i], 1]``. Its top-left corner is drawn uniformly (numpy's global RNG) so that
+    it stays inside the image. Boxes in ``bbox_fields`` lose the offset, are clipped to the window
+    with ``bbox_clip_border`` and those with no area are dropped with their labels
+    (``gt_labels`` / ``gt_labels_ignore``). When no ``gt_bboxes`` is left and not
+    ``allow_negative_crop``, returns None (the dataset then draws another image). Maps in
+    ``seg_fields`` are cropped like the image. Sets ``img_shape``. ``recompute_bbox`` (boxes from
+    cropped masks in 2.28) has nothing to act on: mmdet_lite crops no masks.
+    """
+
+    _CROP_TYPES = ('relative_range', 'relative', 'absolute', 'absolute_range')
+    _BBOX2LABEL = {'gt_bboxes': 'gt_labels', 'gt_bboxes_ignore': 'gt_labels_ignore'}
+
+    def __init__(self, crop_size: Tuple[Union[int, float], Union[int, float]], crop_type: str = 'absolute',
+                 allow_negative_crop: bool = False, recompute_bbox: bool = False,
+                 bbox_clip_border: bool = True) -> None:
+        if crop_type not in self._CROP_TYPES:
+            raise ValueError(f'crop_type must be one of {self._CROP_TYPES}, got {crop_type!r}')
+        if crop_type in ('absolute', 'absolute_range'):
+            if not all(isinstance(s, int) and s > 0 for s in crop_size):
+                raise ValueError(f'crop_size must be 2 positive ints for crop_type={crop_type!r}, '
+                                 f'got {crop_size}')
+            if crop_type == 'absolute_range' and crop_size[0] > crop_size[1]:
+                raise ValueError(f"crop_size must be (min, max) for crop_type='absolute_range', got {crop_size}")
+        elif not all(0 < s <= 1 for s in crop_size):
+            raise ValueError(f'crop_size must be 2 fractions in (0, 1] for crop_type={crop_type!r}, '
+                             f'got {crop_size}')
+        self.crop_size = crop_size
+        self.crop_type = crop_type
+        self.allow_negative_crop = allow_negative_crop
+        self.recompute_bbox = recompute_bbox
+        self.bbox_clip_border = bbox_clip_border
+
+    def _get_crop_size(self, image_size: Tuple[int, int]) -> Tuple[int, int]:
+        """The (h, w) of the window for an image of (h, w) ``image_size``."""
+        h, w = image_size
+        if self.crop_type == 'absolute':
+            return min(self.crop_size[0], h), min(self.crop_size[1], w)
+        if self.crop_type == 'absolute_range':
+            crop_h = np.random.randint(min(h, self.crop_size[0]), min(h, self.crop_size[1]) + 1)
+            crop_w = np.random.randint(min(w, self.crop_size[0]), min(w, self.crop_size[1]) + 1)
+            return crop_h, crop_w
+        if self.crop_type == 'relative':
+            crop_h, crop_w = self.crop_size
+        else:
+            crop_size = np.asarray(self.crop_size, dtype=np.float32)
+            crop_h, crop_w = crop_size + np.random.rand(2) * (1 - crop_size)
+        return int(h * crop_h + 0.5), int(w * crop_w + 0.5)
+
+    def _crop_data(self, results: Dict, crop_size: Tuple[int, int]) -> Optional[Dict]:
+        for key in results.get('img_fields', ['img']):
+            img = results[key]
+            margin_h = max(img.shape[0] - crop_size[0], 0)
+            margin_w = max(img.shape[1] - crop_size[1], 0)
+            offset_h = np.random.randint(0, margin_h + 1)
+            offset_w = np.random.randint(0, margin_w + 1)
+            crop_y1, crop_y2 = offset_h, offset_h + crop_size[0]
+            crop_x1, crop_x2 = offset_w, offset_w + crop_size[1]
+            results[key] = img[crop_y1:crop_y2, crop_x1:crop_x2, ...]
+        img_shape = results[key].shape
+        results['img_shape'] = img_shape
+
+        bbox_offset = np.array([offset_w, offset_h, offset_w, offset_h], dtype=np.float32)
+        for key in results.get('bbox_fields', []):
+            bboxes = results[key] - bbox_offset
+            if self.bbox_clip_border:
+                bboxes[:, 0::2] = np.clip(bboxes[:, 0::2], 0, img_shape[1])
+                bboxes[:, 1::2] = np.clip(bboxes[:, 1::2], 0, img_shape[0])
+            valid = (bboxes[:, 2] > bboxes[:, 0]) & (bboxes[:, 3] > bboxes[:, 1])
+            if key == 'gt_bboxes' and not valid.any() and not self.allow_negative_crop:
+                return None
+            results[key] = bboxes[valid, :]
+            label_key = self._BBOX2LABEL.get(key)
+            if label_key in results:
+                results[label_key] = results[label_key][valid]
+        for key in results.get('seg_fields', []):
+            results[key] = results[key][crop_y1:crop_y2, crop_x1:crop_x2]
+        return results
+
+    def __call__(self, results: Dict) -> Optional[Dict]:
+        crop_size = self._get_crop_size(results['img'].shape[:2])
+        return self._crop_data(results, crop_size)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(crop_size={self.crop_size}, crop_type={self.crop_type}, '
+                f'allow_negative_crop={self.allow_negative_crop}, bbox_clip_border={self.bbox_clip_border})')
