@@ -24,9 +24,9 @@ class Resize:
     Adds ``img_shape``, ``pad_shape``, ``scale_factor`` (4,) float32 ``[w_s, h_s, w_s, h_s]``
     with ``w_s = new_w / w``, ``keep_ratio``, ``scale``, ``scale_idx``. Boxes in
     ``bbox_fields`` are multiplied by ``scale_factor`` and, with ``bbox_clip_border``,
-    clipped to ``[0, W] x [0, H]``. Maps in ``seg_fields`` (``gt_semantic_seg``) are resized
-    like the image with nearest interpolation (2.x writes every one to ``gt_semantic_seg``;
-    here each keeps its key).
+    clipped to ``[0, W] x [0, H]``. Masks in ``mask_fields`` and maps in ``seg_fields``
+    (``gt_semantic_seg``) are resized like the image with nearest interpolation (2.x writes
+    every seg map to ``gt_semantic_seg``; here each keeps its key).
     """
 
     def __init__(self, img_scale: Optional[Union[Scale, List[Scale]]] = None,
@@ -120,6 +120,14 @@ class Resize:
                 bboxes[:, 1::2] = np.clip(bboxes[:, 1::2], 0, img_h)
             results[key] = bboxes
 
+    def _resize_masks(self, results: Dict) -> None:
+        """Masks in ``mask_fields`` follow the image (``img_shape`` when not ``keep_ratio``)."""
+        for key in results.get('mask_fields', []):
+            if self.keep_ratio:
+                results[key] = results[key].rescale(results['scale'])
+            else:
+                results[key] = results[key].resize(results['img_shape'][:2])
+
     def _resize_seg(self, results: Dict) -> None:
         """Resize each (H, W) map in ``seg_fields`` to ``img_shape`` the way the image was, with
         nearest-neighbour interpolation so labels stay labels."""
@@ -151,6 +159,7 @@ class Resize:
             self._random_scale(results)
         self._resize_img(results)
         self._resize_bboxes(results)
+        self._resize_masks(results)
         self._resize_seg(results)
         return results
 
@@ -234,6 +243,8 @@ class RandomFlip:
                 results[key] = mmcv.imflip(results[key], direction=direction)
             for key in results.get('bbox_fields', []):
                 results[key] = self.bbox_flip(results[key], results['img_shape'], direction)
+            for key in results.get('mask_fields', []):
+                results[key] = results[key].flip(direction)
         return results
 
     def __repr__(self) -> str:
@@ -268,7 +279,8 @@ class Pad:
     """Pad images bottom/right to a fixed ``size`` (h, w), to multiples of ``size_divisor``
     or to a square.
 
-    Boxes are unchanged (padding is at the bottom/right). Sets ``pad_shape``,
+    Boxes are unchanged (padding is at the bottom/right); masks in ``mask_fields`` are padded to
+    ``pad_shape`` with ``pad_val['masks']``. Sets ``pad_shape``,
     ``pad_fixed_size``, ``pad_size_divisor``.
     """
 
@@ -310,6 +322,8 @@ class Pad:
         results['pad_shape'] = padded_img.shape
         results['pad_fixed_size'] = self.size
         results['pad_size_divisor'] = self.size_divisor
+        for key in results.get('mask_fields', []):
+            results[key] = results[key].pad(results['pad_shape'][:2], pad_val=self.pad_val.get('masks', 0))
         return results
 
     def __repr__(self) -> str:
@@ -328,13 +342,15 @@ class RandomCrop:
     it stays inside the image. Boxes in ``bbox_fields`` lose the offset, are clipped to the window
     with ``bbox_clip_border`` and those with no area are dropped with their labels
     (``gt_labels`` / ``gt_labels_ignore``). When no ``gt_bboxes`` is left and not
-    ``allow_negative_crop``, returns None (the dataset then draws another image). Maps in
-    ``seg_fields`` are cropped like the image. Sets ``img_shape``. ``recompute_bbox`` (boxes from
-    cropped masks in 2.28) has nothing to act on: mmdet_lite crops no masks.
+    ``allow_negative_crop``, returns None (the dataset then draws another image). The masks of
+    kept boxes (``gt_masks`` / ``gt_masks_ignore``) and maps in ``seg_fields`` are cropped like
+    the image; ``recompute_bbox`` then replaces the boxes by the cropped masks' tight boxes.
+    Sets ``img_shape``.
     """
 
     _CROP_TYPES = ('relative_range', 'relative', 'absolute', 'absolute_range')
     _BBOX2LABEL = {'gt_bboxes': 'gt_labels', 'gt_bboxes_ignore': 'gt_labels_ignore'}
+    _BBOX2MASK = {'gt_bboxes': 'gt_masks', 'gt_bboxes_ignore': 'gt_masks_ignore'}
 
     def __init__(self, crop_size: Tuple[Union[int, float], Union[int, float]], crop_type: str = 'absolute',
                  allow_negative_crop: bool = False, recompute_bbox: bool = False,
@@ -398,6 +414,12 @@ class RandomCrop:
             label_key = self._BBOX2LABEL.get(key)
             if label_key in results:
                 results[label_key] = results[label_key][valid]
+            mask_key = self._BBOX2MASK.get(key)
+            if mask_key in results:
+                window = np.asarray([crop_x1, crop_y1, crop_x2, crop_y2])
+                results[mask_key] = results[mask_key][valid.nonzero()[0]].crop(window)
+                if self.recompute_bbox:
+                    results[key] = results[mask_key].get_bboxes()
         for key in results.get('seg_fields', []):
             results[key] = results[key][crop_y1:crop_y2, crop_x1:crop_x2]
         return results
