@@ -23,6 +23,7 @@ from mmdet_lite.core.bbox.iou_calculators.builder import IOU_CALCULATORS
 from mmdet_lite.core.post_processing.bbox_nms import _NMS_OPS
 from mmdet_lite.datasets.builder import DATASETS, PIPELINES
 from mmdet_lite.models.builder import MODELS
+from mmdet_lite.models.necks.fpg import FPG
 from mmdet_lite.models.roi_heads.roi_extractors.single_level_roi_extractor import _ROI_LAYERS
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
@@ -43,6 +44,9 @@ BY_KEY = {
     'pre_cfg': [PLUGIN_LAYERS], 'post_cfg': [PLUGIN_LAYERS],
     # Cascade RPN's AdaptiveConv: its ``type`` picks an offset rule, not a registered class
     'adapt_cfg': [{'dilation', 'offset'}],
+    # FPG's transitions: built from its own table
+    **{f'{name}_trans': [FPG.transition_types] for name in ('same_down', 'same_up', 'across_lateral', 'across_down',
+                                                            'across_up', 'across_skip', 'output')},
 }
 # ... else what builds the top-level entry it is in.
 BY_TOP_KEY = {'model': [MODELS], 'data': [DATASETS], 'optimizer': [OPTIMIZERS], 'runner': [RUNNERS],

@@ -126,3 +126,13 @@ def test_images_to_levels_splits_per_level():
     assert levels[1].tolist() == [[3, 4], [13, 14]]
     with pytest.raises(ValueError, match='num_levels'):
         images_to_levels(targets, [3, 3])
+
+
+def test_legacy_base_anchors_use_1x_pixel_convention_and_round():
+    # 1.x: centre 0.5 * (4 - 1) = 1.5; corners 1.5 -+ 0.5 * (side - 1), rounded
+    # ratio 0.5: w = 32 * sqrt(2) = 45.25, h = 22.63 -> x 1.5 -+ 22.13, y 1.5 -+ 10.81
+    gen = build_prior_generator(dict(type='LegacyAnchorGenerator', center_offset=0.5, scales=[8],
+                                     ratios=[0.5, 1.0, 2.0], strides=[4]))
+    expected = torch.tensor([[-21., -9., 24., 12.], [-14., -14., 17., 17.], [-9., -21., 12., 24.]])
+    torch.testing.assert_close(gen.base_anchors[0], expected)
+    torch.testing.assert_close(gen.grid_priors([(1, 2)], device='cpu')[0][3:], expected + torch.tensor([4., 0., 4., 0.]))

@@ -273,8 +273,8 @@ def test_loading_errors_name_the_file(tmp_path):
         load(dict(img_prefix=str(tmp_path), img_info=dict(filename='cut.jpg')))
     ok = load(dict(img_prefix=str(tmp_path), img_info=dict(filename='whole.jpg')))
     assert ok['img'].shape == (64, 80, 3) and ok['ori_filename'] == 'whole.jpg'
-    with pytest.raises(NotImplementedError, match='with_mask'):
-        LoadAnnotations(with_mask=True)
+    with pytest.raises(NotImplementedError, match='poly2mask'):
+        LoadAnnotations(with_mask=True, poly2mask=False)
 
 
 

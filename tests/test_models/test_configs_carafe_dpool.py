@@ -20,10 +20,10 @@ def test_carafe_config_swaps_the_neck_and_pads_to_64():
     assert cfg.data.val.pipeline == cfg.data.test.pipeline
 
 
-@pytest.mark.parametrize('name, layer', [('faster_rcnn_r50_fpn_dpool_1x_coco.py', 'DeformRoIPoolPack'),
-                                         ('faster_rcnn_r50_fpn_mdpool_1x_coco.py', 'ModulatedDeformRoIPoolPack')])
-def test_dpool_configs_replace_the_roi_layer(name, layer):
-    cfg = Config.fromfile(str(CONFIGS / 'dcn' / name))
+@pytest.mark.parametrize('path, layer', [('dcn/faster_rcnn_r50_fpn_dpool_1x_coco.py', 'DeformRoIPoolPack'),
+                                         ('dcnv2/faster_rcnn_r50_fpn_mdpool_1x_coco.py', 'ModulatedDeformRoIPoolPack')])
+def test_dpool_configs_replace_the_roi_layer(path, layer):
+    cfg = Config.fromfile(str(CONFIGS / path))
     extractor = cfg.model.roi_head.bbox_roi_extractor
     assert extractor.roi_layer == dict(type=layer, output_size=7, output_channels=256)  # _delete_ drops RoIAlign's
     assert extractor.featmap_strides == [4, 8, 16, 32] and extractor.out_channels == 256

@@ -4,10 +4,10 @@ from .formating import (Collect, DefaultFormatBundle, ImageToTensor, ToDataConta
 from .loading import (CorruptImageError, LoadAnnotations, LoadImageFromFile, LoadImageFromWebcam,
                       LoadProposals)
 from .test_time_aug import MultiScaleFlipAug
-from .transforms import Normalize, Pad, RandomFlip, Resize
+from .transforms import Normalize, Pad, RandomCrop, RandomFlip, Resize
 
 __all__ = [
     'Compose', 'to_tensor', 'ToTensor', 'ToDataContainer', 'ImageToTensor', 'DefaultFormatBundle', 'Collect',
     'CorruptImageError', 'LoadImageFromFile', 'LoadImageFromWebcam', 'LoadAnnotations', 'LoadProposals',
-    'MultiScaleFlipAug', 'Resize', 'RandomFlip', 'Normalize', 'Pad'
+    'MultiScaleFlipAug', 'Resize', 'RandomFlip', 'RandomCrop', 'Normalize', 'Pad'
 ]

@@ -91,7 +91,8 @@ class ToDataContainer:
 @PIPELINES.register_module()
 class DefaultFormatBundle:
     """Default formatting: ``img`` -> ``DC(tensor (3, H, W), stack=True)``; ``proposals``,
-    ``gt_bboxes``, ``gt_bboxes_ignore``, ``gt_labels`` -> ``DC(tensor)`` (not stacked).
+    ``gt_bboxes``, ``gt_bboxes_ignore``, ``gt_labels`` -> ``DC(tensor)`` (not stacked); ``gt_masks``
+    -> ``DC(BitmapMasks, cpu_only=True)``.
 
     Missing ``pad_shape``, ``scale_factor`` (1.0) and ``img_norm_cfg`` (identity) are filled in.
     """
@@ -109,6 +110,8 @@ class DefaultFormatBundle:
         for key in ('proposals', 'gt_bboxes', 'gt_bboxes_ignore', 'gt_labels'):
             if key in results:
                 results[key] = DC(to_tensor(results[key]))
+        if 'gt_masks' in results:
+            results['gt_masks'] = DC(results['gt_masks'], cpu_only=True)
         return results
 
     def __repr__(self) -> str:

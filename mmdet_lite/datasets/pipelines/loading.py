@@ -5,6 +5,7 @@ from typing import Dict, Optional
 import mmcv
 import numpy as np
 
+from ...core.mask import bitmap_masks_from_coco
 from ..builder import PIPELINES
 
 
@@ -92,17 +93,19 @@ class LoadAnnotations:
     """Copy boxes and labels from ``results['ann_info']``.
 
     Adds ``gt_bboxes`` (k, 4) float32 x1y1x2y2, ``gt_bboxes_ignore`` (j, 4) float32 when
-    present (both appended to ``bbox_fields``) and ``gt_labels`` (k,) int64.
-    Masks and semantic maps are not supported by mmdet_lite.
+    present (both appended to ``bbox_fields``) and ``gt_labels`` (k,) int64. ``with_mask``
+    adds ``gt_masks``, :class:`BitmapMasks` of the image size decoded from ``ann_info['masks']``
+    (COCO polygons or RLE; appended to ``mask_fields``), which the transforms follow; no model
+    here uses them. Polygon masks (``poly2mask=False``) and semantic maps are not supported.
     """
 
     def __init__(self, with_bbox: bool = True, with_label: bool = True, with_mask: bool = False,
                  with_seg: bool = False, poly2mask: bool = True,
                  file_client_args: Optional[dict] = None) -> None:
-        if with_mask or with_seg:
+        if with_seg or (with_mask and not poly2mask):
             raise NotImplementedError(
-                f'LoadAnnotations(with_mask={with_mask}, with_seg={with_seg}): mmdet_lite loads '
-                f'boxes and labels only')
+                f'LoadAnnotations(with_mask={with_mask}, poly2mask={poly2mask}, with_seg={with_seg}): '
+                f'mmdet_lite loads boxes, labels and bitmap masks only')
         self.with_bbox = with_bbox
         self.with_label = with_label
         self.with_mask = with_mask
@@ -121,11 +124,21 @@ class LoadAnnotations:
         results['bbox_fields'].append('gt_bboxes')
         return results
 
+    @staticmethod
+    def _load_masks(results: Dict) -> Dict:
+        img_info = results['img_info']
+        results['gt_masks'] = bitmap_masks_from_coco(results['ann_info']['masks'], img_info['height'],
+                                                     img_info['width'])
+        results['mask_fields'].append('gt_masks')
+        return results
+
     def __call__(self, results: Dict) -> Dict:
         if self.with_bbox:
             results = self._load_bboxes(results)
         if self.with_label:
             results['gt_labels'] = results['ann_info']['labels'].copy()
+        if self.with_mask:
+            results = self._load_masks(results)
         return results
 
     def __repr__(self) -> str:

@@ -24,9 +24,9 @@ class Resize:
     Adds ``img_shape``, ``pad_shape``, ``scale_factor`` (4,) float32 ``[w_s, h_s, w_s, h_s]``
     with ``w_s = new_w / w``, ``keep_ratio``, ``scale``, ``scale_idx``. Boxes in
     ``bbox_fields`` are multiplied by ``scale_factor`` and, with ``bbox_clip_border``,
-    clipped to ``[0, W] x [0, H]``. Maps in ``seg_fields`` (``gt_semantic_seg``) are resized
-    like the image with nearest interpolation (2.x writes every one to ``gt_semantic_seg``;
-    here each keeps its key).
+    clipped to ``[0, W] x [0, H]``. Masks in ``mask_fields`` and maps in ``seg_fields``
+    (``gt_semantic_seg``) are resized like the image with nearest interpolation (2.x writes
+    every seg map to ``gt_semantic_seg``; here each keeps its key).
     """
 
     def __init__(self, img_scale: Optional[Union[Scale, List[Scale]]] = None,
@@ -120,6 +120,14 @@ class Resize:
                 bboxes[:, 1::2] = np.clip(bboxes[:, 1::2], 0, img_h)
             results[key] = bboxes
 
+    def _resize_masks(self, results: Dict) -> None:
+        """Masks in ``mask_fields`` follow the image (``img_shape`` when not ``keep_ratio``)."""
+        for key in results.get('mask_fields', []):
+            if self.keep_ratio:
+                results[key] = results[key].rescale(results['scale'])
+            else:
+                results[key] = results[key].resize(results['img_shape'][:2])
+
     def _resize_seg(self, results: Dict) -> None:
         """Resize each (H, W) map in ``seg_fields`` to ``img_shape`` the way the image was, with
         nearest-neighbour interpolation so labels stay labels."""
@@ -151,6 +159,7 @@ class Resize:
             self._random_scale(results)
         self._resize_img(results)
         self._resize_bboxes(results)
+        self._resize_masks(results)
         self._resize_seg(results)
         return results
 
@@ -234,6 +243,8 @@ class RandomFlip:
                 results[key] = mmcv.imflip(results[key], direction=direction)
             for key in results.get('bbox_fields', []):
                 results[key] = self.bbox_flip(results[key], results['img_shape'], direction)
+            for key in results.get('mask_fields', []):
+                results[key] = results[key].flip(direction)
         return results
 
     def __repr__(self) -> str:
@@ -268,7 +279,8 @@ class Pad:
     """Pad images bottom/right to a fixed ``size`` (h, w), to multiples of ``size_divisor``
     or to a square.
 
-    Boxes are unchanged (padding is at the bottom/right). Sets ``pad_shape``,
+    Boxes are unchanged (padding is at the bottom/right); masks in ``mask_fields`` are padded to
+    ``pad_shape`` with ``pad_val['masks']``. Sets ``pad_shape``,
     ``pad_fixed_size``, ``pad_size_divisor``.
     """
 
@@ -310,8 +322,112 @@ class Pad:
         results['pad_shape'] = padded_img.shape
         results['pad_fixed_size'] = self.size
         results['pad_size_divisor'] = self.size_divisor
+        for key in results.get('mask_fields', []):
+            results[key] = results[key].pad(results['pad_shape'][:2], pad_val=self.pad_val.get('masks', 0))
         return results
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(size={self.size}, size_divisor={self.size_divisor}, '
                 f'pad_to_square={self.pad_to_square}, pad_val={self.pad_val})')
+
+
+@PIPELINES.register_module()
+class RandomCrop:
+    """Crop a random window of the image; boxes are shifted, clipped and filtered.
+
+    The window size (h, w) follows ``crop_type``: 'absolute' ``crop_size`` = (h, w) pixels (capped
+    by the image); 'absolute_range' h and w each drawn from ``[crop_size[0], crop_size[1]]``
+    (capped); 'relative' ``(h_frac, w_frac)`` of the image; 'relative_range' each fraction drawn
+    from ``[crop_size[i], 1]``. Its top-left corner is drawn uniformly (numpy's global RNG) so that
+    it stays inside the image. Boxes in ``bbox_fields`` lose the offset, are clipped to the window
+    with ``bbox_clip_border`` and those with no area are dropped with their labels
+    (``gt_labels`` / ``gt_labels_ignore``). When no ``gt_bboxes`` is left and not
+    ``allow_negative_crop``, returns None (the dataset then draws another image). The masks of
+    kept boxes (``gt_masks`` / ``gt_masks_ignore``) and maps in ``seg_fields`` are cropped like
+    the image; ``recompute_bbox`` then replaces the boxes by the cropped masks' tight boxes.
+    Sets ``img_shape``.
+    """
+
+    _CROP_TYPES = ('relative_range', 'relative', 'absolute', 'absolute_range')
+    _BBOX2LABEL = {'gt_bboxes': 'gt_labels', 'gt_bboxes_ignore': 'gt_labels_ignore'}
+    _BBOX2MASK = {'gt_bboxes': 'gt_masks', 'gt_bboxes_ignore': 'gt_masks_ignore'}
+
+    def __init__(self, crop_size: Tuple[Union[int, float], Union[int, float]], crop_type: str = 'absolute',
+                 allow_negative_crop: bool = False, recompute_bbox: bool = False,
+                 bbox_clip_border: bool = True) -> None:
+        if crop_type not in self._CROP_TYPES:
+            raise ValueError(f'crop_type must be one of {self._CROP_TYPES}, got {crop_type!r}')
+        if crop_type in ('absolute', 'absolute_range'):
+            if not all(isinstance(s, int) and s > 0 for s in crop_size):
+                raise ValueError(f'crop_size must be 2 positive ints for crop_type={crop_type!r}, '
+                                 f'got {crop_size}')
+            if crop_type == 'absolute_range' and crop_size[0] > crop_size[1]:
+                raise ValueError(f"crop_size must be (min, max) for crop_type='absolute_range', got {crop_size}")
+        elif not all(0 < s <= 1 for s in crop_size):
+            raise ValueError(f'crop_size must be 2 fractions in (0, 1] for crop_type={crop_type!r}, '
+                             f'got {crop_size}')
+        self.crop_size = crop_size
+        self.crop_type = crop_type
+        self.allow_negative_crop = allow_negative_crop
+        self.recompute_bbox = recompute_bbox
+        self.bbox_clip_border = bbox_clip_border
+
+    def _get_crop_size(self, image_size: Tuple[int, int]) -> Tuple[int, int]:
+        """The (h, w) of the window for an image of (h, w) ``image_size``."""
+        h, w = image_size
+        if self.crop_type == 'absolute':
+            return min(self.crop_size[0], h), min(self.crop_size[1], w)
+        if self.crop_type == 'absolute_range':
+            crop_h = np.random.randint(min(h, self.crop_size[0]), min(h, self.crop_size[1]) + 1)
+            crop_w = np.random.randint(min(w, self.crop_size[0]), min(w, self.crop_size[1]) + 1)
+            return crop_h, crop_w
+        if self.crop_type == 'relative':
+            crop_h, crop_w = self.crop_size
+        else:
+            crop_size = np.asarray(self.crop_size, dtype=np.float32)
+            crop_h, crop_w = crop_size + np.random.rand(2) * (1 - crop_size)
+        return int(h * crop_h + 0.5), int(w * crop_w + 0.5)
+
+    def _crop_data(self, results: Dict, crop_size: Tuple[int, int]) -> Optional[Dict]:
+        for key in results.get('img_fields', ['img']):
+            img = results[key]
+            margin_h = max(img.shape[0] - crop_size[0], 0)
+            margin_w = max(img.shape[1] - crop_size[1], 0)
+            offset_h = np.random.randint(0, margin_h + 1)
+            offset_w = np.random.randint(0, margin_w + 1)
+            crop_y1, crop_y2 = offset_h, offset_h + crop_size[0]
+            crop_x1, crop_x2 = offset_w, offset_w + crop_size[1]
+            results[key] = img[crop_y1:crop_y2, crop_x1:crop_x2, ...]
+        img_shape = results[key].shape
+        results['img_shape'] = img_shape
+
+        bbox_offset = np.array([offset_w, offset_h, offset_w, offset_h], dtype=np.float32)
+        for key in results.get('bbox_fields', []):
+            bboxes = results[key] - bbox_offset
+            if self.bbox_clip_border:
+                bboxes[:, 0::2] = np.clip(bboxes[:, 0::2], 0, img_shape[1])
+                bboxes[:, 1::2] = np.clip(bboxes[:, 1::2], 0, img_shape[0])
+            valid = (bboxes[:, 2] > bboxes[:, 0]) & (bboxes[:, 3] > bboxes[:, 1])
+            if key == 'gt_bboxes' and not valid.any() and not self.allow_negative_crop:
+                return None
+            results[key] = bboxes[valid, :]
+            label_key = self._BBOX2LABEL.get(key)
+            if label_key in results:
+                results[label_key] = results[label_key][valid]
+            mask_key = self._BBOX2MASK.get(key)
+            if mask_key in results:
+                window = np.asarray([crop_x1, crop_y1, crop_x2, crop_y2])
+                results[mask_key] = results[mask_key][valid.nonzero()[0]].crop(window)
+                if self.recompute_bbox:
+                    results[key] = results[mask_key].get_bboxes()
+        for key in results.get('seg_fields', []):
+            results[key] = results[key][crop_y1:crop_y2, crop_x1:crop_x2]
+        return results
+
+    def __call__(self, results: Dict) -> Optional[Dict]:
+        crop_size = self._get_crop_size(results['img'].shape[:2])
+        return self._crop_data(results, crop_size)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(crop_size={self.crop_size}, crop_type={self.crop_type}, '
+                f'allow_negative_crop={self.allow_negative_crop}, bbox_clip_border={self.bbox_clip_border})')
