@@ -4,6 +4,7 @@ from .cityscapes import CityscapesDataset
 from .coco import CocoDataset
 from .custom import CustomDataset
 from .dataset_wrappers import ConcatDataset, RepeatDataset
+from .objects365 import Objects365V1Dataset, Objects365V2Dataset
 from .samplers import DistributedGroupSampler, DistributedSampler, GroupSampler
 from .utils import NumClassCheckHook, get_loading_pipeline, replace_ImageToTensor
 from .voc import VOCDataset
@@ -14,5 +15,6 @@ __all__ = [
     'DATASETS', 'PIPELINES', 'build_dataset', 'build_dataloader', 'CustomDataset', 'CocoDataset',
     'ConcatDataset', 'RepeatDataset', 'GroupSampler', 'DistributedGroupSampler',
     'DistributedSampler', 'NumClassCheckHook', 'get_loading_pipeline', 'replace_ImageToTensor',
-    'XMLDataset', 'VOCDataset', 'WIDERFaceDataset', 'CityscapesDataset'
+    'XMLDataset', 'VOCDataset', 'WIDERFaceDataset', 'CityscapesDataset', 'Objects365V1Dataset',
+    'Objects365V2Dataset'
 ]

@@ -100,8 +100,7 @@ class CocoDataset(CustomDataset):
 
         Sets ``coco``, ``cat_ids``, ``cat2label`` and ``img_ids``.
         """
-        with contextlib.redirect_stdout(io.StringIO()):
-            self.coco = COCO(ann_file)
+        self.coco = self._read_coco(ann_file)
         self.cat_ids = self.coco.get_cat_ids(cat_names=self.CLASSES)
         found = {cat['name'] for cat in self.coco.load_cats(self.cat_ids)}
         missing = [name for name in self.CLASSES if name not in found]
@@ -120,6 +119,11 @@ class CocoDataset(CustomDataset):
             raise ValueError(f"Annotation ids in '{ann_file}' are not unique!")
         self._warn_about_unusable_boxes(ann_file)
         return data_infos
+
+    def _read_coco(self, ann_file: str) -> COCO:
+        """The COCO API over ``ann_file`` (pycocotools' progress prints silenced)."""
+        with contextlib.redirect_stdout(io.StringIO()):
+            return COCO(ann_file)
 
     def _warn_about_unusable_boxes(self, ann_file: str) -> None:
         """One warning for the whole file: how many annotations are dropped, for which reason,
