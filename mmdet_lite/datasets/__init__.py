@@ -4,7 +4,8 @@ from .cityscapes import CityscapesDataset
 from .coco import CocoDataset
 from .custom import CustomDataset
 from .dataset_wrappers import ConcatDataset, RepeatDataset
-from .samplers import DistributedGroupSampler, DistributedSampler, GroupSampler
+from .openimages import OpenImagesChallengeDataset, OpenImagesDataset
+from .samplers import ClassAwareSampler, DistributedGroupSampler, DistributedSampler, GroupSampler
 from .utils import NumClassCheckHook, get_loading_pipeline, replace_ImageToTensor
 from .voc import VOCDataset
 from .wider_face import WIDERFaceDataset
@@ -14,5 +15,6 @@ __all__ = [
     'DATASETS', 'PIPELINES', 'build_dataset', 'build_dataloader', 'CustomDataset', 'CocoDataset',
     'ConcatDataset', 'RepeatDataset', 'GroupSampler', 'DistributedGroupSampler',
     'DistributedSampler', 'NumClassCheckHook', 'get_loading_pipeline', 'replace_ImageToTensor',
-    'XMLDataset', 'VOCDataset', 'WIDERFaceDataset', 'CityscapesDataset'
+    'XMLDataset', 'VOCDataset', 'WIDERFaceDataset', 'CityscapesDataset', 'OpenImagesDataset',
+    'OpenImagesChallengeDataset', 'ClassAwareSampler'
 ]
