@@ -17,7 +17,8 @@ from torch.utils.data import DataLoader, get_worker_info
 from mmdet_lite.utils.dist import get_device
 from mmdet_lite.utils.seed import sync_random_seed
 
-from .samplers import (ClassAwareSampler, DistributedGroupSampler, DistributedSampler, GroupSampler, SeededSampler,
+from .samplers import (ClassAwareSampler, DistributedGroupSampler, DistributedSampler,
+                       GroupSampler, SeededSampler,
                        InfiniteBatchSampler, InfiniteGroupBatchSampler)
 
 DATASETS = Registry('dataset')

@@ -162,6 +162,7 @@ def test_group_of_box_counts_once_and_takes_the_best_detection_inside_it():
     # an empty group (no detection inside) is a FP of score 0; IoA below ioa_thr does not count
     tp, fp, scored = tpfp_openimages(dets[:1], gts, None, gt_bboxes_group_of=group_of,
                                      ioa_thr=0.5)
-    np.testing.assert_array_equal(np.vstack([tp, fp, scored[:, -1:].T]), [[1, 0], [0, 1], np.float32([.9, 0])])
+    np.testing.assert_array_equal(np.vstack([tp, fp, scored[:, -1:].T]),
+                                  [[1, 0], [0, 1], np.float32([.9, 0])])
     assert eval_map([[dets]], annotations, ioa_thr=1.01, use_group_of=True,
                     logger='silent')[0] == pytest.approx(1 / 2 * 1)  # .9 TP then FPs: 1/2

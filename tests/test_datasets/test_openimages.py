@@ -1,5 +1,5 @@
-"""OpenImagesDataset / OpenImagesChallengeDataset on the tiny samples of tests/fixtures/openimages.py:
-parsing, the class hierarchy, and the OpenImages mAP on hand-computed detections."""
+"""OpenImagesDataset / OpenImagesChallengeDataset on the tiny samples of
+tests/fixtures/openimages.py: parsing, the class hierarchy, and the OpenImages mAP on hand-computed detections."""
 import numpy as np
 import pytest
 

@@ -3,7 +3,8 @@ this process: configs/pascal_voc/faster_rcnn_r50_fpn_1x_voc0712.py on VOC2007 + 
 (its RepeatDataset of a two-year dataset list) evaluated with VOC07's mAP, and
 configs/faster_rcnn/faster_rcnn_r50_fpn_soft_nms_1x_coco.py on the tiny COCO sample evaluated with
 COCO's bbox mAP, and configs/openimages/faster_rcnn_r50_fpn_32x2_cas_1x_openimages.py (class-aware
-sampling) on a tiny Open Images sample evaluated with the OpenImages mAP. The model is narrowed to a ResNet-18 of 16 base channels and 64 px images."""
+sampling) on a tiny Open Images sample evaluated with the OpenImages mAP. The model is narrowed to
+a ResNet-18 of 16 base channels and 64 px images."""
 import json
 import math
 
@@ -117,7 +118,8 @@ data = dict(
 def test_openimages_cas_config_trains_on_tiny_openimages_and_evaluates_openimages_map(
         train_in_process, tmp_path):
     files = {key: str(path) for key, path in write_openimages(tmp_path / 'oi').items()}
-    config = (f"_base_ = '{REPO_ROOT}/configs/openimages/faster_rcnn_r50_fpn_32x2_cas_1x_openimages.py'\n"
+    base = REPO_ROOT / 'configs/openimages/faster_rcnn_r50_fpn_32x2_cas_1x_openimages.py'
+    config = (f"_base_ = '{base}'\n"
               + TINY_MODEL.format(num_classes=', num_classes=3') + f"""
 train_pipeline[1] = dict(type='LoadAnnotations', with_bbox=True, denorm_bbox=True)
 files = {files!r}

@@ -288,10 +288,14 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]], annotations: Sequence[
 
 def print_map_summary(mean_ap, results: List[Dict], dataset=None, scale_ranges=None,
                       logger=None) -> None:
-    """Log a per-class table (gts, dets, recall, ap) and the mAP, once per scale range."""
+    """Log a per-class table (gts, dets, recall, ap) and the mAP, once per scale range.
+
+    Classes are named by ``dataset`` (names, or a dataset name); the Open Images names
+    (``'oid_v6'``, ``'oid_challenge'``) are not bundled, their classes show as indices
+    (``OpenImagesDataset.evaluate`` passes its class names instead)."""
     if logger == 'silent':
         return
-    if isinstance(dataset, str):
+    if isinstance(dataset, str) and dataset not in _OPENIMAGES_DATASETS:
         names = get_classes(dataset)
     elif isinstance(dataset, (list, tuple)):
         names = list(dataset)
