@@ -82,3 +82,17 @@ def test_build_dataloader_wires_class_aware_sampler_and_checks_its_keys():
         build_dataloader(dataset, 2, 0, dist=False, class_aware_sampler=dict(num=1))
     with pytest.raises(ValueError, match='num_sample_class must be a positive int, got 0'):
         build_dataloader(dataset, 2, 0, dist=False, class_aware_sampler=dict(num_sample_class=0))
+
+
+def test_sampler_seed_hook_sets_the_epoch_through_the_seeded_sampler():
+    """train_detector registers DistSamplerSeedHook in every epoch-based run: a resumed run's
+    runner.epoch picks that epoch's class-aware order, in one process too."""
+    from types import SimpleNamespace
+
+    from mmcv.runner import DistSamplerSeedHook
+    loader = build_dataloader(LabelDataset(LABELS), 1, 0, dist=False, seed=0,
+                              class_aware_sampler=dict(num_sample_class=1))
+    DistSamplerSeedHook().before_epoch(SimpleNamespace(data_loader=loader, epoch=3))
+    expected = _sampler(seed=3)  # seed + epoch
+    assert loader.sampler.sampler.epoch == 3
+    assert list(map(int, loader.sampler)) == list(expected)
