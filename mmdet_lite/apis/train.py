@@ -146,7 +146,9 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
     if cfg.get('seed') is not None:
         runner.register_hook(ReseedHook(cfg.seed, by_epoch=runner_type != 'IterBasedRunner'),
                              priority='LOWEST')
-    if distributed and isinstance(runner, EpochBasedRunner):
+    if isinstance(runner, EpochBasedRunner):
+        # Samplers that draw each epoch's order from seed + epoch (distributed ones, and
+        # ClassAwareSampler in one process too) learn the epoch here, also on resume.
         runner.register_hook(DistSamplerSeedHook())
     if validate:
         _register_eval_hook(runner, cfg, distributed,

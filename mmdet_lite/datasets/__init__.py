@@ -5,7 +5,8 @@ from .coco import CocoDataset
 from .custom import CustomDataset
 from .dataset_wrappers import ConcatDataset, RepeatDataset
 from .objects365 import Objects365V1Dataset, Objects365V2Dataset
-from .samplers import DistributedGroupSampler, DistributedSampler, GroupSampler
+from .openimages import OpenImagesChallengeDataset, OpenImagesDataset
+from .samplers import ClassAwareSampler, DistributedGroupSampler, DistributedSampler, GroupSampler
 from .utils import NumClassCheckHook, get_loading_pipeline, replace_ImageToTensor
 from .voc import VOCDataset
 from .wider_face import WIDERFaceDataset
@@ -16,5 +17,5 @@ __all__ = [
     'ConcatDataset', 'RepeatDataset', 'GroupSampler', 'DistributedGroupSampler',
     'DistributedSampler', 'NumClassCheckHook', 'get_loading_pipeline', 'replace_ImageToTensor',
     'XMLDataset', 'VOCDataset', 'WIDERFaceDataset', 'CityscapesDataset', 'Objects365V1Dataset',
-    'Objects365V2Dataset'
+    'Objects365V2Dataset', 'OpenImagesDataset', 'OpenImagesChallengeDataset', 'ClassAwareSampler'
 ]

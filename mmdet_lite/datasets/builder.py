@@ -5,6 +5,7 @@ import random
 import signal
 import threading
 from functools import partial
+from typing import Optional
 
 import numpy as np
 import torch
@@ -16,7 +17,8 @@ from torch.utils.data import DataLoader, get_worker_info
 from mmdet_lite.utils.dist import get_device
 from mmdet_lite.utils.seed import sync_random_seed
 
-from .samplers import (DistributedGroupSampler, DistributedSampler, GroupSampler, SeededSampler,
+from .samplers import (ClassAwareSampler, DistributedGroupSampler, DistributedSampler,
+                       GroupSampler, SeededSampler,
                        InfiniteBatchSampler, InfiniteGroupBatchSampler)
 
 DATASETS = Registry('dataset')
@@ -105,7 +107,7 @@ def _leave_stop_signals_to_the_main_process() -> None:
 def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, num_gpus: int = 1,
                      dist: bool = True, shuffle: bool = True, seed=None,
                      runner_type: str = 'EpochBasedRunner', persistent_workers: bool = False,
-                     **kwargs) -> DataLoader:
+                     class_aware_sampler: Optional[dict] = None, **kwargs) -> DataLoader:
     """A DataLoader with MMDetection 2.x's samplers and mmcv's DataContainer collation.
 
     Distributed: one process per device, ``samples_per_gpu`` per batch. Otherwise the
@@ -116,6 +118,10 @@ def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, num_gp
     depend on its place in the stream, not on the loader worker that runs it. Distributed shuffling
     samplers take rank 0's ``seed`` (as MMDetection 2.28's do), so that ranks given different
     seeds (``--diff-seed``) still split one order between them.
+
+    ``class_aware_sampler`` (``data.train_dataloader.class_aware_sampler``, e.g.
+    ``dict(num_sample_class=1)``): an epoch-based loader samples with :class:`ClassAwareSampler`,
+    distributed or not (as in 2.28; ``IterBasedRunner`` ignores it).
     """
     if len(dataset) == 0:
         raise ValueError(f'{type(dataset).__name__} is empty: nothing to load '
@@ -132,7 +138,14 @@ def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, num_gp
                                       shuffle=shuffle)
         return _data_loader(dataset, num_workers, samples_per_gpu, persistent_workers,
                             batch_sampler=batch_sampler, **kwargs)
-    if dist and shuffle:
+    if class_aware_sampler is not None:
+        unknown = set(class_aware_sampler) - {'num_sample_class'}
+        if unknown:
+            raise ValueError(f'class_aware_sampler takes num_sample_class only, got '
+                             f'{class_aware_sampler}')
+        sampler = ClassAwareSampler(dataset, samples_per_gpu, world_size, rank, seed=seed,
+                                    num_sample_class=class_aware_sampler.get('num_sample_class', 1))
+    elif dist and shuffle:
         sampler = DistributedGroupSampler(dataset, samples_per_gpu, world_size, rank, seed=seed)
     elif dist:
         sampler = DistributedSampler(dataset, world_size, rank, shuffle=False, seed=seed)

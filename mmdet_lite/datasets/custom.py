@@ -175,6 +175,17 @@ class CustomDataset(Dataset):
         """Category ids (labels) of the objects in image ``idx``."""
         return self.data_infos[idx]['ann']['labels'].astype(np.int64).tolist()
 
+    def get_cat2imgs(self) -> Dict[int, List[int]]:
+        """Per label 0..C-1, the indices of the images holding an object of it (for
+        ``ClassAwareSampler``)."""
+        if self.CLASSES is None:
+            raise ValueError(f'{type(self).__name__}.CLASSES is None: no labels to index')
+        cat2imgs = {label: [] for label in range(len(self.CLASSES))}
+        for idx in range(len(self)):
+            for label in sorted(set(self.get_cat_ids(idx))):
+                cat2imgs[label].append(idx)
+        return cat2imgs
+
     def pre_pipeline(self, results: Dict) -> None:
         """Add prefixes and empty field lists expected by the pipeline."""
         results['img_prefix'] = self.img_prefix

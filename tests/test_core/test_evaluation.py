@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from mmdet_lite.core.evaluation import bbox_overlaps, eval_map, eval_recalls
-from mmdet_lite.core.evaluation.mean_ap import tpfp_default
+from mmdet_lite.core.evaluation.mean_ap import tpfp_default, tpfp_openimages
 
 # IoU 2/6 with w = x2 - x1; with the legacy +1 it is (2 * 3) / (9 + 9 - 6) = 0.5
 DET = np.array([[0, 0, 2, 2, 0.9]], np.float32)
@@ -139,3 +139,30 @@ def test_eval_recalls_of_hand_counted_proposals():
                  np.array([[0, 0, 10, 4, 0.9]], np.float32)]  # IoU 0.4 with image 1's GT
     recalls = eval_recalls(gts, proposals, proposal_nums=[1, 2], iou_thrs=[0.3, 0.5], logger='silent')
     assert recalls == pytest.approx(np.array([[2 / 3, 1 / 3], [1, 2 / 3]]))
+
+
+def test_group_of_box_counts_once_and_takes_the_best_detection_inside_it():
+    """GTs: a box A and a group-of box G. Detections: .9 on A (TP); .8 and .7 inside G (IoA 1,
+    IoU < .5): one TP at .8 for G; .85 elsewhere (FP). Ranked .9 TP, .85 FP, .8 TP: recall
+    1/2, 1/2, 1 at precision 1, 1/2, 2/3 -> AP = 1/2 * 1 + 1/2 * 2/3."""
+    dets = np.array([[0, 0, 10, 10, .9], [22, 2, 32, 12, .8], [40, 20, 50, 30, .7],
+                     [70, 70, 80, 80, .85]], np.float32)
+    gts = np.array([[0, 0, 10, 10], [20, 0, 60, 40]], np.float32)
+    group_of = np.array([False, True])
+    tp, fp, scored = tpfp_openimages(dets, gts, np.zeros((0, 4), np.float32),
+                                     gt_bboxes_group_of=group_of, ioa_thr=0.5)
+    np.testing.assert_array_equal(scored[:, -1], np.float32([.9, .85, .8]))
+    np.testing.assert_array_equal(tp, [[1, 0, 1]])
+    np.testing.assert_array_equal(fp, [[0, 1, 0]])
+    annotations = [dict(bboxes=gts, labels=np.array([0, 0]), gt_is_group_ofs=group_of)]
+    mean_ap, [result] = eval_map([[dets]], annotations, ioa_thr=0.5, use_group_of=True,
+                                 logger='silent')
+    assert mean_ap == pytest.approx(0.5 + 0.5 * 2 / 3)
+    assert result['num_gts'] == 2 and result['num_dets'] == 3
+    # an empty group (no detection inside) is a FP of score 0; IoA below ioa_thr does not count
+    tp, fp, scored = tpfp_openimages(dets[:1], gts, None, gt_bboxes_group_of=group_of,
+                                     ioa_thr=0.5)
+    np.testing.assert_array_equal(np.vstack([tp, fp, scored[:, -1:].T]),
+                                  [[1, 0], [0, 1], np.float32([.9, 0])])
+    assert eval_map([[dets]], annotations, ioa_thr=1.01, use_group_of=True,
+                    logger='silent')[0] == pytest.approx(1 / 2 * 1)  # .9 TP then FPs: 1/2

@@ -2,7 +2,9 @@
 this process: configs/pascal_voc/faster_rcnn_r50_fpn_1x_voc0712.py on VOC2007 + VOC2012 samples
 (its RepeatDataset of a two-year dataset list) evaluated with VOC07's mAP, and
 configs/faster_rcnn/faster_rcnn_r50_fpn_soft_nms_1x_coco.py on the tiny COCO sample evaluated with
-COCO's bbox mAP. The model is narrowed to a ResNet-18 of 16 base channels and 64 px images."""
+COCO's bbox mAP, and configs/openimages/faster_rcnn_r50_fpn_32x2_cas_1x_openimages.py (class-aware
+sampling) on a tiny Open Images sample evaluated with the OpenImages mAP. The model is narrowed to
+a ResNet-18 of 16 base channels and 64 px images."""
 import json
 import math
 
@@ -11,6 +13,7 @@ from mmcv import Config
 from mmcv.utils import config as mmcv_config
 
 from tests.conftest import REPO_ROOT
+from tests.fixtures.openimages import write_openimages
 from tests.fixtures.xml_datasets import write_voc
 
 # Replaces the R50-FPN of the configs: ResNet-18 with 16..128 channels, 16-channel FPN and heads.
@@ -110,3 +113,29 @@ data = dict(
     assert dumped.model.test_cfg.rcnn.nms == dict(type='soft_nms', iou_threshold=0.5)
     for key in ('bbox_mAP', 'bbox_mAP_50'):
         assert math.isfinite(val[key]) and 0 <= val[key] <= 1, key
+
+
+def test_openimages_cas_config_trains_on_tiny_openimages_and_evaluates_openimages_map(
+        train_in_process, tmp_path):
+    files = {key: str(path) for key, path in write_openimages(tmp_path / 'oi').items()}
+    base = REPO_ROOT / 'configs/openimages/faster_rcnn_r50_fpn_32x2_cas_1x_openimages.py'
+    config = (f"_base_ = '{base}'\n"
+              + TINY_MODEL.format(num_classes=', num_classes=3') + f"""
+train_pipeline[1] = dict(type='LoadAnnotations', with_bbox=True, denorm_bbox=True)
+files = {files!r}
+data = dict(
+    samples_per_gpu=2, workers_per_gpu=0,
+    train=dict(ann_file=files['ann_file'], img_prefix=files['img_prefix'] + '/',
+               label_file=files['label_file'], hierarchy_file=files['hierarchy_file'],
+               pipeline=train_pipeline),
+    val=dict(ann_file=files['ann_file'], img_prefix=files['img_prefix'] + '/',
+             label_file=files['label_file'], hierarchy_file=files['hierarchy_file'],
+             meta_file=files['meta_file'], image_level_ann_file=files['image_level_ann_file'],
+             pipeline=test_pipeline))
+""")
+    val, log = _train(train_in_process, tmp_path, config)
+    dumped = Config.fromfile(tmp_path / 'work' / 'tiny.py')
+    assert dumped.data.train_dataloader.class_aware_sampler == dict(num_sample_class=1)
+    for key in ('mAP', 'AP50'):
+        assert math.isfinite(val[key]) and 0 <= val[key] <= 1, key
+    assert 'iou_thr, ioa_thr: 0.5, 0.5' in log and 'Animal' in log  # OpenImages' per-class table

@@ -47,8 +47,10 @@ def average_precision(recalls: np.ndarray, precisions: np.ndarray,
     return float(ap[0]) if squeeze else ap
 
 
-# datasets whose default tp/fp function (2.28's tpfp_imagenet / tpfp_openimages) is not implemented
-_UNSUPPORTED_DATASETS = ('det', 'vid', 'oid_challenge', 'oid_v6')
+# datasets whose default tp/fp function (2.28's tpfp_imagenet) is not implemented
+_UNSUPPORTED_DATASETS = ('det', 'vid')
+# datasets evaluated with :func:`tpfp_openimages` by default
+_OPENIMAGES_DATASETS = ('oid_challenge', 'oid_v6')
 
 
 def tpfp_default(det_bboxes: np.ndarray, gt_bboxes: np.ndarray,
@@ -110,6 +112,70 @@ def tpfp_default(det_bboxes: np.ndarray, gt_bboxes: np.ndarray,
     return tp, fp
 
 
+def tpfp_openimages(det_bboxes: np.ndarray, gt_bboxes: np.ndarray,
+                    gt_bboxes_ignore: Optional[np.ndarray] = None, iou_thr: float = 0.5,
+                    area_ranges: Optional[List[AreaRange]] = None,
+                    use_legacy_coordinate: bool = False,
+                    gt_bboxes_group_of: Optional[np.ndarray] = None, use_group_of: bool = True,
+                    ioa_thr: Optional[float] = 0.5,
+                    **kwargs) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True/false positives of one image and class under the OpenImages rules.
+
+    Two stages (as in MMDetection 2.28): detections are first matched to the non-group-of GTs
+    by :func:`tpfp_default`. The detections that are not TPs there and overlap a group-of GT by
+    IoA (intersection over the detection's area) >= ``ioa_thr`` are then taken out; each
+    group-of GT instead contributes one entry: a TP scored by the best of its detections, or,
+    with none, a FP of score 0. A group-of box thus counts once however many objects it holds.
+
+    Args:
+        det_bboxes: (D, 5) x1y1x2y2 + score.
+        gt_bboxes: (G, 4).
+        gt_bboxes_ignore: (J, 4), never group-of.
+        area_ranges: S (min_area, max_area) ranges; with group-of GTs only the unbounded one.
+        gt_bboxes_group_of: (G,) bool, which GTs are group-of boxes.
+        use_group_of: apply the second stage (needs ``gt_bboxes_group_of`` and ``ioa_thr``).
+        ioa_thr: IoA a detection needs to fall in a group-of GT.
+        kwargs: ignored, as for :func:`tpfp_default`.
+
+    Returns:
+        tp, fp: (S, D') float32 0/1 arrays and the (D', 5) detections they score, D' = D less
+        the detections taken by group-of GTs plus one per group-of GT.
+    """
+    gt_bboxes = gt_bboxes.reshape(-1, 4)
+    if not use_group_of or gt_bboxes_group_of is None:
+        return (*tpfp_default(det_bboxes, gt_bboxes, gt_bboxes_ignore, iou_thr, area_ranges,
+                              use_legacy_coordinate), det_bboxes)
+    group_of = np.asarray(gt_bboxes_group_of, dtype=bool).reshape(-1)
+    if len(group_of) != len(gt_bboxes):
+        raise ValueError(f'gt_bboxes_group_of has {len(group_of)} flags for {len(gt_bboxes)} '
+                         f'gt_bboxes')
+    if ioa_thr is None:
+        raise ValueError('ioa_thr must have a value when use_group_of=True')
+    if not group_of.any():
+        return (*tpfp_default(det_bboxes, gt_bboxes, gt_bboxes_ignore, iou_thr, area_ranges,
+                              use_legacy_coordinate), det_bboxes)
+    if area_ranges is not None and list(area_ranges) != [(None, None)]:
+        raise ValueError(f'group-of evaluation supports no area ranges, got {area_ranges}')
+    tp, fp = tpfp_default(det_bboxes, gt_bboxes[~group_of], gt_bboxes_ignore, iou_thr, None,
+                          use_legacy_coordinate)
+    group_gts = gt_bboxes[group_of]
+    ioas = bbox_overlaps(det_bboxes[:, :4], group_gts, mode='iof',
+                         use_legacy_coordinate=use_legacy_coordinate)
+    in_group = (tp[0] == 0) & (ioas.max(axis=1) >= ioa_thr)  # (D,)
+    group_index = ioas.argmax(axis=1)
+    order = np.argsort(-det_bboxes[:, -1], kind='stable')
+    in_group_in_order = order[in_group[order]]
+    # The highest-scoring detection in each group-of GT stands for all of them.
+    matched_groups, first = np.unique(group_index[in_group_in_order], return_index=True)
+    group_dets = np.zeros((len(group_gts), det_bboxes.shape[1]), dtype=np.float64)
+    group_dets[matched_groups] = det_bboxes[in_group_in_order[first]]
+    group_tp = np.zeros((1, len(group_gts)), dtype=np.float32)
+    group_tp[0, matched_groups] = 1
+    tp = np.hstack([tp[:, ~in_group], group_tp])
+    fp = np.hstack([fp[:, ~in_group], 1 - group_tp])
+    return tp, fp, np.vstack([det_bboxes[~in_group], group_dets])
+
+
 def get_cls_results(det_results: Sequence[Sequence[np.ndarray]], annotations: Sequence[Dict],
                     class_id: int) -> Tuple[list, list, list]:
     """Per image: detections, GT boxes and ignored GT boxes of class ``class_id``."""
@@ -142,10 +208,13 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]], annotations: Sequence[
         dataset: class names, or ``'voc07'`` for the 11-point AP.
         logger: where the summary table goes (``'silent'``: nowhere).
         tpfp_fn: ``fn(dets, gts, gts_ignore, iou_thr, area_ranges, use_legacy_coordinate)`` ->
-            (tp, fp); default :func:`tpfp_default`.
+            (tp, fp), or (tp, fp, dets) with ``use_group_of``; default :func:`tpfp_openimages`
+            for ``use_group_of`` or ``dataset`` ``'oid_v6'`` / ``'oid_challenge'``, else
+            :func:`tpfp_default`.
         nproc: must be positive, as in MMDetection; evaluation runs in this process.
         use_legacy_coordinate: areas and IoUs with ``w = x2 - x1 + 1`` (MMDetection 1.x).
-        use_group_of: OpenImages group-of matching; not implemented (ValueError when True).
+        use_group_of: OpenImages group-of matching (:func:`tpfp_openimages`, the default
+            ``tpfp_fn`` then); each annotation needs ``gt_is_group_ofs`` (k,) bool.
         eval_mode: ``'area'`` or ``'11points'`` (see :func:`average_precision`); default
             ``'11points'`` for ``dataset='voc07'`` (as in 2.28), else ``'area'``.
 
@@ -156,10 +225,12 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]], annotations: Sequence[
     if len(det_results) != len(annotations):
         raise ValueError(f'{len(det_results)} detection results for {len(annotations)} '
                          f'annotations')
-    if use_group_of or (tpfp_fn is None and dataset in _UNSUPPORTED_DATASETS):
-        raise ValueError(f'the ImageNet / OpenImages tp-fp rules (dataset={dataset!r}, use_group_of='
-                         f'{use_group_of}) are not implemented in mmdet_lite; pass tpfp_fn')
-    tpfp_fn = tpfp_default if tpfp_fn is None else tpfp_fn
+    if tpfp_fn is None and isinstance(dataset, str) and dataset in _UNSUPPORTED_DATASETS:
+        raise ValueError(f'the ImageNet tp-fp rules (dataset={dataset!r}) are not implemented in '
+                         f'mmdet_lite; pass tpfp_fn')
+    if tpfp_fn is None:
+        openimages = use_group_of or (isinstance(dataset, str) and dataset in _OPENIMAGES_DATASETS)
+        tpfp_fn = tpfp_openimages if openimages else tpfp_default
     if not callable(tpfp_fn):
         raise ValueError(f'tpfp_fn has to be a function or None, but got {tpfp_fn}')
     if nproc <= 0:
@@ -177,8 +248,13 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]], annotations: Sequence[
     eval_results = []
     for class_id in range(num_classes):
         cls_dets, cls_gts, cls_gts_ignore = get_cls_results(det_results, annotations, class_id)
-        tpfp = [tpfp_fn(d, g, i, iou_thr, area_ranges, use_legacy_coordinate, **tpfp_kwargs)
-                for d, g, i in zip(cls_dets, cls_gts, cls_gts_ignore)]
+        group_ofs = [dict(gt_bboxes_group_of=ann['gt_is_group_ofs'][ann['labels'] == class_id],
+                          use_group_of=True) if use_group_of else {} for ann in annotations]
+        tpfp = [tpfp_fn(d, g, i, iou_thr, area_ranges, use_legacy_coordinate, **tpfp_kwargs,
+                        **group_of) for d, g, i, group_of in zip(cls_dets, cls_gts, cls_gts_ignore,
+                                                                 group_ofs)]
+        if tpfp and len(tpfp[0]) == 3:  # tpfp_openimages: the detections it scored
+            cls_dets = [dets for _, _, dets in tpfp]
         num_gts = np.zeros(num_scales, dtype=int)
         for gts in cls_gts:
             if area_ranges is None:
@@ -189,8 +265,8 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]], annotations: Sequence[
                                      for lo, hi in area_ranges])
         dets = np.vstack(cls_dets) if cls_dets else np.zeros((0, 5), np.float32)
         order = np.argsort(-dets[:, -1], kind='stable')
-        tp = np.cumsum(np.hstack([t for t, _ in tpfp])[:, order], axis=1)
-        fp = np.cumsum(np.hstack([f for _, f in tpfp])[:, order], axis=1)
+        tp = np.cumsum(np.hstack([t for t, *_ in tpfp])[:, order], axis=1)
+        fp = np.cumsum(np.hstack([f for _, f, *_ in tpfp])[:, order], axis=1)
         recalls = tp / np.maximum(num_gts[:, None], eps)
         precisions = tp / np.maximum(tp + fp, eps)
         if scale_ranges is None:
@@ -212,10 +288,14 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]], annotations: Sequence[
 
 def print_map_summary(mean_ap, results: List[Dict], dataset=None, scale_ranges=None,
                       logger=None) -> None:
-    """Log a per-class table (gts, dets, recall, ap) and the mAP, once per scale range."""
+    """Log a per-class table (gts, dets, recall, ap) and the mAP, once per scale range.
+
+    Classes are named by ``dataset`` (names, or a dataset name); the Open Images names
+    (``'oid_v6'``, ``'oid_challenge'``) are not bundled, their classes show as indices
+    (``OpenImagesDataset.evaluate`` passes its class names instead)."""
     if logger == 'silent':
         return
-    if isinstance(dataset, str):
+    if isinstance(dataset, str) and dataset not in _OPENIMAGES_DATASETS:
         names = get_classes(dataset)
     elif isinstance(dataset, (list, tuple)):
         names = list(dataset)

@@ -93,14 +93,17 @@ class LoadAnnotations:
     """Copy boxes and labels from ``results['ann_info']``.
 
     Adds ``gt_bboxes`` (k, 4) float32 x1y1x2y2, ``gt_bboxes_ignore`` (j, 4) float32 when
-    present (both appended to ``bbox_fields``) and ``gt_labels`` (k,) int64. ``with_mask``
-    adds ``gt_masks``, :class:`BitmapMasks` of the image size decoded from ``ann_info['masks']``
-    (COCO polygons or RLE; appended to ``mask_fields``), which the transforms follow; no model
-    here uses them. Polygon masks (``poly2mask=False``) and semantic maps are not supported.
+    present (both appended to ``bbox_fields``), ``gt_labels`` (k,) int64 and, when the
+    annotation has them (OpenImages), ``gt_is_group_ofs`` (k,) bool. ``denorm_bbox``: the
+    boxes are relative to the image size (OpenImages) and are scaled by ``img_shape``.
+    ``with_mask`` adds ``gt_masks``, :class:`BitmapMasks` of the image size decoded from
+    ``ann_info['masks']`` (COCO polygons or RLE; appended to ``mask_fields``), which the transforms
+    follow; no model here uses them. Polygon masks (``poly2mask=False``) and semantic maps are not
+    supported.
     """
 
     def __init__(self, with_bbox: bool = True, with_label: bool = True, with_mask: bool = False,
-                 with_seg: bool = False, poly2mask: bool = True,
+                 with_seg: bool = False, poly2mask: bool = True, denorm_bbox: bool = False,
                  file_client_args: Optional[dict] = None) -> None:
         if with_seg or (with_mask and not poly2mask):
             raise NotImplementedError(
@@ -111,12 +114,18 @@ class LoadAnnotations:
         self.with_mask = with_mask
         self.with_seg = with_seg
         self.poly2mask = poly2mask
+        self.denorm_bbox = denorm_bbox
         self.file_client_args = dict(backend='disk') if file_client_args is None \
             else file_client_args.copy()
 
     def _load_bboxes(self, results: Dict) -> Dict:
         ann_info = results['ann_info']
         results['gt_bboxes'] = ann_info['bboxes'].copy()
+        if self.denorm_bbox:
+            height, width = results['img_shape'][:2]
+            results['gt_bboxes'] *= np.array([width, height, width, height], dtype=np.float32)
+        if ann_info.get('gt_is_group_ofs', None) is not None:
+            results['gt_is_group_ofs'] = ann_info['gt_is_group_ofs'].copy()
         gt_bboxes_ignore = ann_info.get('bboxes_ignore', None)
         if gt_bboxes_ignore is not None:
             results['gt_bboxes_ignore'] = gt_bboxes_ignore.copy()
@@ -144,7 +153,8 @@ class LoadAnnotations:
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(with_bbox={self.with_bbox}, '
                 f'with_label={self.with_label}, with_mask={self.with_mask}, '
-                f'with_seg={self.with_seg}, poly2mask={self.poly2mask})')
+                f'with_seg={self.with_seg}, poly2mask={self.poly2mask}, '
+                f'denorm_bbox={self.denorm_bbox})')
 
 
 @PIPELINES.register_module()
