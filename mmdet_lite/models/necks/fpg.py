@@ -23,6 +23,7 @@ from mmcv.cnn import ConvModule
 from mmcv.runner import BaseModule
 
 from ..builder import NECKS
+from .fpn import backbone_end_level
 
 
 class UpInterpolationConv(BaseModule):
@@ -150,16 +151,7 @@ class FPG(BaseModule):
             raise ValueError(f'skip_inds[0]={skip_inds[0]} has more entries than stack_times={stack_times}')
         self.skip_inds = skip_inds
 
-        if end_level == -1 or end_level == self.num_ins - 1:
-            self.backbone_end_level = self.num_ins
-            if num_outs < self.num_ins - start_level:
-                raise ValueError(f'num_outs={num_outs} must be >= {self.num_ins - start_level} '
-                                 f'(inputs {self.num_ins} from start_level {start_level})')
-        else:
-            self.backbone_end_level = end_level + 1
-            if not 0 <= end_level < self.num_ins or num_outs != end_level - start_level + 1:
-                raise ValueError(f'end_level={end_level} must be -1 or in [0, {self.num_ins}) and '
-                                 f'num_outs={num_outs} must equal end_level - start_level + 1')
+        self.backbone_end_level = backbone_end_level(self.num_ins, start_level, end_level, num_outs)
         self.start_level = start_level
         self.end_level = end_level
         self.add_extra_convs = add_extra_convs

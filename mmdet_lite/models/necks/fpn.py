@@ -15,6 +15,20 @@ from ...core.fp16 import auto_fp16
 from ..builder import NECKS
 
 
+def backbone_end_level(num_ins: int, start_level: int, end_level: int, num_outs: int) -> int:
+    """One past the last input level a pyramid neck uses (2.28's inclusive ``end_level``; -1 for the
+    last input, the only choice that leaves room for extra levels), checking ``num_outs`` against it."""
+    if end_level == -1 or end_level == num_ins - 1:
+        if num_outs < num_ins - start_level:
+            raise ValueError(f'num_outs={num_outs} must be >= {num_ins - start_level} '
+                             f'(inputs {num_ins} from start_level {start_level})')
+        return num_ins
+    if not 0 <= end_level < num_ins or num_outs != end_level - start_level + 1:
+        raise ValueError(f'end_level={end_level} must be -1 or in [0, {num_ins}) and num_outs={num_outs} '
+                         f'must equal end_level - start_level + 1 = {end_level - start_level + 1}')
+    return end_level + 1
+
+
 @NECKS.register_module()
 class FPN(BaseModule):
     """Lateral 1x1 convs, top-down nearest upsampling + sum, 3x3 output convs, and extra levels.
@@ -52,17 +66,7 @@ class FPN(BaseModule):
         self.fp16_enabled = False
         self.upsample_cfg = upsample_cfg.copy()
 
-        if end_level == -1 or end_level == self.num_ins - 1:
-            self.backbone_end_level = self.num_ins
-            if num_outs < self.num_ins - start_level:
-                raise ValueError(f'num_outs={num_outs} must be >= {self.num_ins - start_level} '
-                                 f'(inputs {self.num_ins} from start_level {start_level})')
-        else:
-            # an end_level before the last input leaves no room for extra levels
-            self.backbone_end_level = end_level + 1
-            if not 0 <= end_level < self.num_ins or num_outs != end_level - start_level + 1:
-                raise ValueError(f'end_level={end_level} must be -1 or in [0, {self.num_ins}) and num_outs={num_outs} '
-                                 f'must equal end_level - start_level + 1 = {end_level - start_level + 1}')
+        self.backbone_end_level = backbone_end_level(self.num_ins, start_level, end_level, num_outs)
         self.start_level = start_level
         self.end_level = end_level
 

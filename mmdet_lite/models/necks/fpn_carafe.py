@@ -14,6 +14,7 @@ from mmcv.runner import BaseModule
 
 from ...ops import CARAFEPack
 from ..builder import NECKS
+from .fpn import backbone_end_level
 
 _UPSAMPLE_TYPES = ('nearest', 'bilinear', 'deconv', 'pixel_shuffle', 'carafe')
 _ORDERS = (('conv', 'norm', 'act'), ('act', 'conv', 'norm'))
@@ -64,16 +65,7 @@ class FPN_CARAFE(BaseModule):
                 raise ValueError(f"upsample_cfg type {self.upsample!r} needs upsample_kernel > 0, "
                                  f'got {self.upsample_kernel!r}')
 
-        if end_level == -1 or end_level == self.num_ins - 1:
-            self.backbone_end_level = self.num_ins
-            if num_outs < self.num_ins - start_level:
-                raise ValueError(f'num_outs={num_outs} must be >= {self.num_ins - start_level} '
-                                 f'(inputs {self.num_ins} from start_level {start_level})')
-        else:
-            self.backbone_end_level = end_level + 1
-            if not 0 <= end_level < self.num_ins or num_outs != end_level - start_level + 1:
-                raise ValueError(f'end_level={end_level} must be -1 or in [0, {self.num_ins}) and num_outs={num_outs} '
-                                 f'must equal end_level - start_level + 1 = {end_level - start_level + 1}')
+        self.backbone_end_level = backbone_end_level(self.num_ins, start_level, end_level, num_outs)
         self.start_level = start_level
         self.end_level = end_level
 
