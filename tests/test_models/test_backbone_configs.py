@@ -19,7 +19,8 @@ def test_x101_configs_name_their_groups_and_width(relative):
     groups, width = map(int, re.search(r'x101_(\d+)x(\d+)d', relative).groups())
     backbone = _load(relative).model.backbone
     assert (backbone.type, backbone.depth, backbone.groups, backbone.base_width) == ('ResNeXt', 101, groups, width)
-    assert backbone.init_cfg.checkpoint.endswith(f'resnext101_{groups}x{width}d')
+    suffix = '_gn_ws' if 'gn_ws' in relative else ''  # gn+ws/ starts from JHU's weight-standardised ResNeXt
+    assert backbone.init_cfg.checkpoint.endswith(f'resnext101_{groups}x{width}d{suffix}')
 
 
 @pytest.mark.parametrize('relative', sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.glob('regnet/*.py')))
