@@ -54,3 +54,10 @@ def test_check_configs_is_seeded_and_exits_0_when_all_pass(tmp_path):
     loss = [re.search(r'loss=(\S+)', result.stdout).group(1) for result in (first, second)]
     assert loss[0] == loss[1]
     assert first.stdout.splitlines()[-1] == '1 of 1 configs OK, 0 failed, 1 skipped (type not in FasterRCNN)'
+
+
+def test_a_misspelt_type_is_refused_naming_it_instead_of_skipping_everything(tmp_path):
+    write_configs(tmp_path / 'configs')
+    result = run_in_process('analysis_tools/check_configs.py', tmp_path / 'configs', '--types', 'FasterRCN,RPN')
+    assert result.returncode == 1 and 'OK' not in result.stdout
+    assert "--types FasterRCN: not a registered detector type" in result.stderr

@@ -44,7 +44,7 @@ import torch  # noqa: E402
 from mmcv.runner import build_optimizer  # noqa: E402
 from mmcv.utils import get_logger  # noqa: E402
 
-from mmdet_lite.models.builder import build_detector  # noqa: E402
+from mmdet_lite.models.builder import DETECTORS, build_detector  # noqa: E402
 from mmdet_lite.utils import compat_cfg  # noqa: E402
 from mmdet_lite.utils.cli import StrictDictAction, error_message, load_config, run_cli  # noqa: E402
 from mmdet_lite.utils.seed import set_random_seed  # noqa: E402
@@ -200,6 +200,9 @@ def check_configs(paths: List[str], types: List[str], img_size: int, seed: int,
 def main(argv=None) -> None:
     args = parse_args(argv)
     types = [name.strip() for name in args.types.split(',') if name.strip()]
+    unknown = [name for name in types if DETECTORS.get(name) is None]
+    if unknown:  # a misspelt type would skip every config and report success
+        raise ValueError(f'--types {",".join(unknown)}: not a registered detector type')
     paths = find_configs(args.config_dir)
     print('Pretrained weights are not loaded (init_cfg of type Pretrained and pretrained set to '
           'None: no network); training runs on the CPU in float32.')
