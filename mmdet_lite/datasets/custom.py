@@ -112,17 +112,18 @@ class CustomDataset(Dataset):
         self._check_image_files()
 
     def _check_paths(self) -> None:
+        # no class-name prefix: mmcv's build_from_cfg puts one in front of the message
         if not osp.isfile(self.ann_file):
             raise FileNotFoundError(
-                f'{self.__class__.__name__}: ann_file {self.ann_file!r} does not exist'
+                f'ann_file {self.ann_file!r} does not exist'
                 + (f" (data_root={self.data_root!r})" if self.data_root else ''))
         if self.img_prefix and not osp.isdir(self.img_prefix):
             raise FileNotFoundError(
-                f'{self.__class__.__name__}: image directory img_prefix={self.img_prefix!r} '
+                f'image directory img_prefix={self.img_prefix!r} '
                 f'does not exist')
         if self.proposal_file is not None and not osp.isfile(self.proposal_file):
             raise FileNotFoundError(
-                f'{self.__class__.__name__}: proposal_file {self.proposal_file!r} does not exist')
+                f'proposal_file {self.proposal_file!r} does not exist')
 
     def _check_image_files(self) -> None:
         """Every image the pipeline will read from disk exists and is not empty: ``os.stat``
