@@ -54,6 +54,23 @@ def test_parse_losses_sums_only_loss_entries():
         model._parse_losses(dict(loss_c=1.0))
 
 
+def test_parse_losses_reads_all_log_values_back_at_once_with_each_entrys_float():
+    from torch.profiler import ProfilerActivity, profile
+    model = build_tiny()
+    gen = torch.Generator().manual_seed(0)
+    losses = dict(loss_cls=torch.rand(7, generator=gen), acc=torch.rand(1, generator=gen) * 100,
+                  loss_bbox=[torch.rand(3, generator=gen), torch.rand(2, generator=gen)],
+                  loss_half=torch.rand(4, generator=gen).to(torch.bfloat16))  # as under --amp on the CPU
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        _, log_vars = model._parse_losses(losses)
+    # no item() per entry (each a host-device sync on a GPU): one tolist() of all five values
+    assert sum(event.name == 'aten::_local_scalar_dense' for event in prof.events()) == 0
+    each = dict(loss_cls=losses['loss_cls'].mean().item(), acc=losses['acc'].mean().item(),
+                loss_bbox=sum(part.mean() for part in losses['loss_bbox']).item(),
+                loss_half=losses['loss_half'].mean().item())
+    assert {key: log_vars[key] for key in each} == each  # bit-equal floats
+
+
 def test_batch_with_an_image_without_gt_trains_without_nan():
     model = build_tiny()
     out = _assert_finite_losses_and_grads(model, _batch([torch.tensor([[10., 20., 80., 100.]]), torch.zeros(0, 4)],
