@@ -45,3 +45,17 @@ def test_filter_scores_and_topk_keeps_best_pairs_above_threshold():
     assert none[0].numel() == 0 and none[3] is None
     with pytest.raises(TypeError, match="got <class 'tuple'>"):
         filter_scores_and_topk(scores, 0.2, 3, (boxes, ))
+
+
+def test_unmap_with_a_mask_calls_no_nonzero_and_matches_boolean_indexing():
+    from torch.profiler import ProfilerActivity, profile
+    gen = torch.Generator().manual_seed(0)
+    mask = torch.rand(50, generator=gen) > 0.5
+    data = torch.randn(int(mask.sum()), 4, generator=gen)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        rows = unmap(data, 50, mask, fill=-2.)
+    assert not any(event.name == 'aten::nonzero' for event in prof.events())  # a host-device sync on a GPU
+    expected = torch.full((50, 4), -2.)
+    expected[mask] = data
+    assert torch.equal(rows, expected)
+    assert torch.equal(unmap(data, 50, mask.to(torch.uint8), fill=-2.), expected)

@@ -1,12 +1,11 @@
 """profile_train_step.py: host time, sync points and per-image loops, on steps with known answers."""
-import inspect
+import importlib.util
 import time
 
 import pytest
 import torch
 from torch.profiler import ProfilerActivity
 
-from mmdet_lite.core.utils import misc
 from tests.conftest import load_tool
 
 
@@ -26,21 +25,36 @@ def test_host_time_is_the_python_time_between_operators(profiler):
     assert 30 <= host_ms <= wall_ms and num_ops == 2  # mm and sum, once per step
 
 
-def test_sync_points_are_counted_at_the_mmdet_lite_function_that_calls_them(profiler):
-    line = inspect.getsourcelines(misc.unmap)[1]  # the profiler's Python events name a function by its def line
+PROBE = """import torch
 
-    function = f'mmdet_lite/core/utils/misc.py:{line} unmap'
 
-    def unmap_calls(num_calls):
+def scatter_back(values, mask):
+    out = values.new_zeros(mask.shape[0])
+    out[mask] = values  # boolean-mask indexing: a nonzero(), a sync on a GPU
+    return out.sum().item()  # a device-to-host read
+"""
+
+
+def test_sync_points_are_counted_at_the_mmdet_lite_function_that_calls_them(profiler, tmp_path):
+    # a module whose path holds 'mmdet_lite/', as the project's own functions do
+    (tmp_path / 'mmdet_lite').mkdir()
+    (tmp_path / 'mmdet_lite' / 'probe.py').write_text(PROBE)
+    spec = importlib.util.spec_from_file_location('profile_probe', tmp_path / 'mmdet_lite' / 'probe.py')
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    function = 'mmdet_lite/probe.py:4 scatter_back'  # the profiler names a function by its def line
+
+    def probe_calls(num_calls):
         def step():
             for _ in range(num_calls):
-                misc.unmap(torch.ones(2), 4, torch.tensor([True, False, True, False]))
+                probe.scatter_back(torch.ones(2), torch.tensor([True, False, True, False]))
         return step
 
-    ops_once, syncs_once = profiler.ops_by_line(unmap_calls(1), [ProfilerActivity.CPU])
-    ops, syncs = profiler.ops_by_line(unmap_calls(3), [ProfilerActivity.CPU])
-    assert syncs_once == {(function, 'nonzero / boolean-mask indexing'): 1}
-    assert syncs == {(function, 'nonzero / boolean-mask indexing'): 3}
+    ops_once, syncs_once = profiler.ops_by_line(probe_calls(1), [ProfilerActivity.CPU])
+    ops, syncs = profiler.ops_by_line(probe_calls(3), [ProfilerActivity.CPU])
+    assert syncs_once == {(function, 'nonzero / boolean-mask indexing'): 1,
+                          (function, 'item()/bool()/int() of a tensor'): 1}
+    assert syncs == {key: 3 for key in syncs_once}
     assert ops[function] == 3 * ops_once[function] > 0
 
 

@@ -30,10 +30,12 @@ def unmap(data: torch.Tensor, count: int, inds: torch.Tensor, fill: float = 0) -
     Returns:
         (N,) or (N, C) tensor with ``out[inds] = data`` and ``fill`` elsewhere.
     """
-    # uint8 masks (older mmdet callers) are treated as bool masks, as MMDetection does.
-    index = inds.bool() if inds.dtype in (torch.bool, torch.uint8) else inds.long()
     ret = data.new_full((count, ) + tuple(data.shape[1:]), fill)
-    ret[index] = data
+    if inds.dtype in (torch.bool, torch.uint8):  # uint8 masks (older mmdet callers) count as bool, as in MMDetection
+        # masked_scatter_ fills the selected rows in order without nonzero(), a host-device sync on a GPU
+        mask = inds.bool().view((count, ) + (1, ) * (data.dim() - 1)).expand_as(ret)
+        return ret.masked_scatter_(mask, data)
+    ret[inds.long()] = data
     return ret
 
 
