@@ -14,7 +14,7 @@ from mmcv.runner import BaseModule, ModuleList, Sequential
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..builder import BACKBONES
-from .resnet import BasicBlock, Bottleneck, _load_pretrained
+from .resnet import BasicBlock, Bottleneck, PretrainedFromCache, default_init_cfg
 
 _STAGE_KEYS = ('num_modules', 'num_branches', 'block', 'num_blocks', 'num_channels')
 
@@ -122,7 +122,7 @@ class HRModule(BaseModule):
 
 
 @BACKBONES.register_module()
-class HRNet(BaseModule):
+class HRNet(PretrainedFromCache):
     """HRNet(V2) backbone. ``extra`` holds ``stage1`` .. ``stage4``, each a dict with ``num_modules``,
     ``num_branches``, ``block`` ('BASIC' or 'BOTTLENECK'), ``num_blocks`` and ``num_channels`` (one entry
     per branch). Stage 1 has one branch on the 64-channel stem; stage k has k branches in 2.28's configs.
@@ -142,17 +142,7 @@ class HRNet(BaseModule):
                  pretrained: Optional[str] = None,
                  init_cfg=None) -> None:
         super().__init__(init_cfg)
-        if init_cfg and pretrained:
-            raise ValueError('init_cfg and pretrained cannot be specified at the same time')
-        if isinstance(pretrained, str):
-            self.init_cfg = dict(type='Pretrained', checkpoint=pretrained)
-        elif pretrained is not None:
-            raise TypeError(f'pretrained must be a str or None, got {type(pretrained)}')
-        elif init_cfg is None:
-            self.init_cfg = [
-                dict(type='Kaiming', layer='Conv2d'),
-                dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
-            ]
+        self.init_cfg = default_init_cfg(pretrained, init_cfg)
         self._check_extra(extra)
         self.pretrained = pretrained
         self.extra = extra
@@ -256,14 +246,6 @@ class HRNet(BaseModule):
             x_list = [y_list[i] if transition[i] is None else transition[i](y_list[-1]) for i in range(num_branches)]
             y_list = getattr(self, f'stage{k}')(x_list)
         return y_list
-
-    def init_weights(self) -> None:
-        """mmcv init; a ``Pretrained`` init_cfg is loaded weights-only from a local file or the hub cache."""
-        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
-            _load_pretrained(self, self.init_cfg['checkpoint'], self.init_cfg.get('prefix'))
-            self._is_init = True
-            return
-        super().init_weights()
 
     def train(self, mode: bool = True) -> 'HRNet':
         super().train(mode)

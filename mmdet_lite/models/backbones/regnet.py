@@ -69,8 +69,6 @@ class RegNet(ResNet):
                  init_cfg=None) -> None:
         BaseModule.__init__(self, init_cfg)
         arch = self._arch_dict(arch)
-        if init_cfg and pretrained:
-            raise ValueError('init_cfg and pretrained cannot be specified at the same time')
         if dcn is not None or plugins is not None:
             raise ValueError(f'dcn/plugins are not supported (mmcv.ops is absent); got dcn={dcn}, plugins={plugins}')
         widths, num_stages = self.generate_regnet(arch['w0'], arch['wa'], arch['wm'], arch['depth'])

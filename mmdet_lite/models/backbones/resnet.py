@@ -75,6 +75,33 @@ def _load_pretrained(module: nn.Module, checkpoint: str, prefix: Optional[str] =
         update_init_info(module, init_info=f'PretrainedInit: load from {checkpoint}')
 
 
+def default_init_cfg(pretrained: Optional[str], init_cfg):
+    """The init_cfg of 2.28's ResNet-family modules: the deprecated ``pretrained`` as a ``Pretrained`` init_cfg,
+    else ``init_cfg``, else Kaiming convs and unit norms."""
+    if init_cfg and pretrained:
+        raise ValueError('init_cfg and pretrained cannot be specified at the same time')
+    if isinstance(pretrained, str):
+        warnings.warn('DeprecationWarning: pretrained is deprecated, please use "init_cfg" instead')
+        return dict(type='Pretrained', checkpoint=pretrained)
+    if pretrained is not None:
+        raise TypeError(f'pretrained must be a str or None, got {type(pretrained)}')
+    if init_cfg is None:
+        return [dict(type='Kaiming', layer='Conv2d'), dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])]
+    return init_cfg
+
+
+class PretrainedFromCache(BaseModule):
+    """``init_weights`` that loads a ``Pretrained`` init_cfg weights-only from a local file or the hub cache
+    (:func:`_load_pretrained`), and otherwise runs mmcv's initialisers."""
+
+    def init_weights(self) -> None:
+        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
+            _load_pretrained(self, self.init_cfg['checkpoint'], self.init_cfg.get('prefix'))
+            self._is_init = True
+            return
+        super().init_weights()
+
+
 def _maybe_checkpointed(inner_forward, x: torch.Tensor, with_cp: bool) -> torch.Tensor:
     """``inner_forward(x)``, recomputed in backward instead of stored when ``with_cp``."""
     if with_cp and x.requires_grad:
@@ -270,7 +297,7 @@ class Bottleneck(BaseModule):
 
 
 @BACKBONES.register_module()
-class ResNet(BaseModule):
+class ResNet(PretrainedFromCache):
     """ResNet backbone (MMDetection 2.x). ``forward(x: (N, C, H, W))`` returns a tuple with one
     ``(N, Ci, H / si, W / si)`` map per entry of ``out_indices``.
 
@@ -315,8 +342,6 @@ class ResNet(BaseModule):
         super().__init__(init_cfg)
         if depth not in self.arch_settings:
             raise KeyError(f'invalid depth {depth} for resnet, expected one of {sorted(self.arch_settings)}')
-        if init_cfg and pretrained:
-            raise ValueError('init_cfg and pretrained cannot be specified at the same time')
         if not 1 <= num_stages <= 4:
             raise ValueError(f'num_stages must be in [1, 4], got {num_stages}')
         if len(strides) != num_stages or len(dilations) != num_stages:
@@ -389,20 +414,11 @@ class ResNet(BaseModule):
 
     def _set_default_init_cfg(self, pretrained: Optional[str], init_cfg, zero_init_residual: bool,
                               last_norm: str) -> Optional[dict]:
-        """Set ``self.init_cfg`` from the deprecated ``pretrained`` or to Kaiming/constant when neither is given;
-        returns the blocks' init_cfg (zero ``last_norm`` when ``zero_init_residual``, else None)."""
-        if isinstance(pretrained, str):
-            warnings.warn('DeprecationWarning: pretrained is deprecated, please use "init_cfg" instead')
-            self.init_cfg = dict(type='Pretrained', checkpoint=pretrained)
-        elif pretrained is not None:
-            raise TypeError(f'pretrained must be a str or None, got {type(pretrained)}')
-        elif init_cfg is None:
-            self.init_cfg = [
-                dict(type='Kaiming', layer='Conv2d'),
-                dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
-            ]
-            if zero_init_residual:
-                return dict(type='Constant', val=0, override=dict(name=last_norm))
+        """Set ``self.init_cfg`` (:func:`default_init_cfg`); returns the blocks' init_cfg: zero ``last_norm``
+        when ``zero_init_residual`` and the defaults apply, else None."""
+        self.init_cfg = default_init_cfg(pretrained, init_cfg)
+        if pretrained is None and init_cfg is None and zero_init_residual:
+            return dict(type='Constant', val=0, override=dict(name=last_norm))
         return None
 
     def make_res_layer(self, **kwargs) -> nn.Module:
@@ -443,14 +459,6 @@ class ResNet(BaseModule):
             m.eval()
             for param in m.parameters():
                 param.requires_grad = False
-
-    def init_weights(self) -> None:
-        """mmcv init; a ``Pretrained`` init_cfg is loaded weights-only from a local file or the hub cache."""
-        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
-            _load_pretrained(self, self.init_cfg['checkpoint'], self.init_cfg.get('prefix'))
-            self._is_init = True
-            return
-        super().init_weights()
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """x: (N, C, H, W) -> tuple of stage outputs selected by ``out_indices``."""

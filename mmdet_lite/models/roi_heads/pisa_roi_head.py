@@ -42,7 +42,7 @@ class PISARoIHead(StandardRoIHead):
                             neg_label_weights: Optional[List[Optional[torch.Tensor]]] = None) -> dict:
         rois = bbox2roi([res.bboxes for res in sampling_results])
         bbox_results = self._bbox_forward(x, rois)
-        bbox_targets = self.bbox_head.get_targets(sampling_results, gt_bboxes, gt_labels, self.train_cfg)
+        bbox_targets = self._get_bbox_targets(sampling_results, gt_bboxes, gt_labels)
         if neg_label_weights is not None and neg_label_weights[0] is not None:
             bbox_targets = self._with_neg_label_weights(bbox_targets, sampling_results, neg_label_weights)
         cls_score = bbox_results['cls_score']

@@ -3,20 +3,18 @@
 Symbols: R RoIs, S x S the pooled size; stage ``s`` (0-based) of ResNet-``depth`` has ``64 * 2**s`` planes and
 ``64 * 2**s * expansion`` output channels.
 """
-import warnings
 from typing import Optional
 
 import torch
-from mmcv.runner import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...backbones.resnet import ResNet, _load_pretrained
+from ...backbones.resnet import PretrainedFromCache, ResNet, default_init_cfg
 from ...builder import SHARED_HEADS
 from ...utils import ResLayer as _ResLayer
 
 
 @SHARED_HEADS.register_module()
-class ResLayer(BaseModule):
+class ResLayer(PretrainedFromCache):
     """Stage ``stage`` of a ResNet as ``layer{stage + 1}``: (R, C_in, S, S) -> (R, C_out, S / stride, S / stride).
 
     For the C4 head (depth 50, stage 3, stride 2): (R, 1024, 14, 14) -> (R, 2048, 7, 7); state-dict keys are
@@ -42,8 +40,6 @@ class ResLayer(BaseModule):
             raise ValueError(f'ResLayer stage must be in [0, 3], got stage={stage}')
         if dcn is not None:
             raise ValueError(f'ResLayer dcn is not supported (mmcv.ops is absent), got dcn={dcn}')
-        if init_cfg and pretrained:
-            raise ValueError('init_cfg and pretrained cannot be specified at the same time')
         self.norm_eval = norm_eval
         self.norm_cfg = norm_cfg
         self.stage = stage
@@ -54,25 +50,7 @@ class ResLayer(BaseModule):
         res_layer = _ResLayer(block, inplanes, planes, stage_blocks[stage], stride=stride, dilation=dilation,
                               style=style, with_cp=with_cp, norm_cfg=norm_cfg)
         self.add_module(f'layer{stage + 1}', res_layer)
-        if isinstance(pretrained, str):
-            warnings.warn('DeprecationWarning: pretrained is deprecated, please use "init_cfg" instead')
-            self.init_cfg = dict(type='Pretrained', checkpoint=pretrained)
-        elif pretrained is None:
-            if init_cfg is None:
-                self.init_cfg = [
-                    dict(type='Kaiming', layer='Conv2d'),
-                    dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
-                ]
-        else:
-            raise TypeError(f'ResLayer pretrained must be a str or None, got {type(pretrained)}')
-
-    def init_weights(self) -> None:
-        """mmcv init; a ``Pretrained`` init_cfg is loaded weights-only from a local file or the hub cache."""
-        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
-            _load_pretrained(self, self.init_cfg['checkpoint'])
-            self._is_init = True
-            return
-        super().init_weights()
+        self.init_cfg = default_init_cfg(pretrained, init_cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (R, C_in, S, S) -> (R, C_out, S', S')."""
