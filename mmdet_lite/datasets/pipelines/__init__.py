@@ -4,10 +4,11 @@ from .formating import (Collect, DefaultFormatBundle, ImageToTensor, ToDataConta
 from .loading import (CorruptImageError, LoadAnnotations, LoadImageFromFile, LoadImageFromWebcam,
                       LoadProposals)
 from .test_time_aug import MultiScaleFlipAug
-from .transforms import Normalize, Pad, RandomCrop, RandomFlip, Resize
+from .transforms import DeviceNormalize, DevicePad, Normalize, Pad, RandomCrop, RandomFlip, Resize
 
 __all__ = [
     'Compose', 'to_tensor', 'ToTensor', 'ToDataContainer', 'ImageToTensor', 'DefaultFormatBundle', 'Collect',
     'CorruptImageError', 'LoadImageFromFile', 'LoadImageFromWebcam', 'LoadAnnotations', 'LoadProposals',
-    'MultiScaleFlipAug', 'Resize', 'RandomFlip', 'RandomCrop', 'Normalize', 'Pad'
+    'MultiScaleFlipAug', 'Resize', 'RandomFlip', 'RandomCrop', 'Normalize', 'Pad',
+    'DeviceNormalize', 'DevicePad'
 ]

@@ -265,9 +265,12 @@ class Normalize:
 
     def __call__(self, results: Dict) -> Dict:
         for key in results.get('img_fields', ['img']):
-            results[key] = mmcv.imnormalize(results[key], self.mean, self.std, self.to_rgb)
+            results[key] = self._normalize(results[key])
         results['img_norm_cfg'] = dict(mean=self.mean, std=self.std, to_rgb=self.to_rgb)
         return results
+
+    def _normalize(self, img: np.ndarray) -> np.ndarray:
+        return mmcv.imnormalize(img, self.mean, self.std, self.to_rgb)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(mean={self.mean.tolist()}, std={self.std.tolist()}, '
@@ -307,19 +310,10 @@ class Pad:
                              f'must be set')
 
     def __call__(self, results: Dict) -> Dict:
-        pad_val = self.pad_val.get('img', 0)
         for key in results.get('img_fields', ['img']):
-            size = self.size
-            if self.pad_to_square:
-                max_size = max(results[key].shape[:2])
-                size = (max_size, max_size)
-            if size is not None:
-                padded_img = mmcv.impad(results[key], shape=size, pad_val=pad_val)
-            else:
-                padded_img = mmcv.impad_to_multiple(results[key], self.size_divisor,
-                                                    pad_val=pad_val)
-            results[key] = padded_img
-        results['pad_shape'] = padded_img.shape
+            pad_shape = self._padded_shape(results[key].shape)
+            results[key] = self._pad(results[key], pad_shape)
+        results['pad_shape'] = pad_shape
         results['pad_fixed_size'] = self.size
         results['pad_size_divisor'] = self.size_divisor
         for key in results.get('mask_fields', []):
@@ -329,6 +323,43 @@ class Pad:
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(size={self.size}, size_divisor={self.size_divisor}, '
                 f'pad_to_square={self.pad_to_square}, pad_val={self.pad_val})')
+
+    def _padded_shape(self, img_shape: Tuple[int, ...]) -> Tuple[int, ...]:
+        """``img_shape`` (H, W[, C]) -> (H', W'[, C]): ``size`` (a larger image stays as it is, as
+        ``mmcv.impad`` leaves it), the next multiples of ``size_divisor`` or the longer side squared."""
+        height, width = img_shape[:2]
+        if self.pad_to_square:
+            height = width = max(height, width)
+        elif self.size is not None:
+            height, width = max(height, self.size[0]), max(width, self.size[1])
+        else:
+            height = -(-height // self.size_divisor) * self.size_divisor
+            width = -(-width // self.size_divisor) * self.size_divisor
+        return (height, width) + tuple(img_shape[2:])
+
+    def _pad(self, img: np.ndarray, pad_shape: Tuple[int, ...]) -> np.ndarray:
+        return mmcv.impad(img, shape=pad_shape[:2], pad_val=self.pad_val.get('img', 0))
+
+
+@PIPELINES.register_module()
+class DeviceNormalize(Normalize):
+    """``Normalize`` whose pixels are normalised later, on the device, by the detector's
+    ``DetDataPreprocessor``: the image is left as it is (uint8 stays uint8); ``img_norm_cfg`` is
+    written as ``Normalize`` writes it. ``train_detector`` puts it in place of ``Normalize`` in
+    the training pipelines when ``device_preprocess`` is on."""
+
+    def _normalize(self, img: np.ndarray) -> np.ndarray:
+        return img
+
+
+@PIPELINES.register_module()
+class DevicePad(Pad):
+    """``Pad`` whose image padding is done later, on the device, by the detector's
+    ``DetDataPreprocessor``: the image is left as it is; ``pad_shape``, ``pad_fixed_size`` and
+    ``pad_size_divisor`` are written and masks padded as ``Pad`` does."""
+
+    def _pad(self, img: np.ndarray, pad_shape: Tuple[int, ...]) -> np.ndarray:
+        return img
 
 
 @PIPELINES.register_module()

@@ -23,6 +23,9 @@ class BaseDetector(BaseModule, metaclass=ABCMeta):
     def __init__(self, init_cfg=None) -> None:
         super().__init__(init_cfg)
         self.fp16_enabled = False
+        # ``DetDataPreprocessor`` set by ``train_detector`` with ``device_preprocess`` on: the
+        # training batches then come unnormalised (``DeviceNormalize``, ``DevicePad``)
+        self.data_preprocessor: Optional[torch.nn.Module] = None
 
     @property
     def with_neck(self) -> bool:
@@ -130,16 +133,22 @@ class BaseDetector(BaseModule, metaclass=ABCMeta):
             dist.all_reduce(values.div_(dist.get_world_size()))
         return loss, OrderedDict(zip(log_vars.keys(), values.tolist()))
 
+    def _preprocess(self, data: dict) -> dict:
+        """``data`` with ``img`` normalised and padded by ``data_preprocessor``, when there is one."""
+        if self.data_preprocessor is None:
+            return data
+        return {**data, 'img': self.data_preprocessor(data['img'], data['img_metas'])}
+
     def train_step(self, data: dict, optimizer) -> dict:
         """One training iteration's forward: ``dict(loss, log_vars, num_samples)``; backward and the
         optimizer step are done by the runner's OptimizerHook."""
-        losses = self(**data)
+        losses = self(**self._preprocess(data))
         loss, log_vars = self._parse_losses(losses)
         return dict(loss=loss, log_vars=log_vars, num_samples=len(data['img_metas']))
 
     def val_step(self, data: dict, optimizer=None) -> dict:
         """Same as ``train_step`` (used by a ``('val', 1)`` workflow)."""
-        losses = self(**data)
+        losses = self(**self._preprocess(data))
         loss, log_vars = self._parse_losses(losses)
         return dict(loss=loss, log_vars=log_vars, num_samples=len(data['img_metas']))
 
