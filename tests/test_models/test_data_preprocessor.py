@@ -89,6 +89,19 @@ def test_device_path_gives_the_cpu_pipelines_batch(to_rgb, pad, float_img):
             torch.testing.assert_close(got_tensor, expected_tensor, rtol=0, atol=0)
 
 
+def test_preprocessor_makes_no_host_wait_and_no_per_image_operators():
+    got = _batch(_pipeline_cfg(), device=True)
+    preprocessor = DetDataPreprocessor(MEAN, STD)
+    op_counts = []
+    for num_imgs in (1, 3):
+        with torch.profiler.profile() as prof:
+            preprocessor(got['img'][:num_imgs], got['img_metas'][:num_imgs])
+        names = [event.name for event in prof.events()]
+        assert not {'aten::_local_scalar_dense', 'aten::nonzero', 'aten::masked_select'} & set(names)
+        op_counts.append(len(names))
+    assert op_counts[0] == op_counts[1]
+
+
 def test_preprocessor_buffers_stay_out_of_the_state_dict():
     model = build_tiny(base_channels=8)
     keys = set(model.state_dict())
