@@ -3,6 +3,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from mmdet_lite.datasets import prefetch_loader
 from mmdet_lite.datasets.prefetch_loader import PrefetchLoader
 
 
@@ -51,3 +52,12 @@ def test_forwards_loader_attributes():
 def test_refuses_loader_without_workers():
     with pytest.raises(ValueError, match='num_workers > 0'):
         PrefetchLoader(DataLoader(_Squares(), batch_size=2))
+
+
+def test_pin_images_passes_every_batch_through_pin_batch_images(monkeypatch):
+    seen = []
+    monkeypatch.setattr(prefetch_loader, 'pin_batch_images', lambda batch: seen.append(batch) or batch)
+    batches = list(PrefetchLoader(_loader(_Squares()), pin_images=True))
+    assert len(seen) == len(batches) == 4 and all(got is batch for got, batch in zip(batches, seen))
+    list(PrefetchLoader(_loader(_Squares())))
+    assert len(seen) == 4  # off by default
