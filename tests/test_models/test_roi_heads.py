@@ -348,3 +348,22 @@ def test_level_sorted_pooling_equals_the_per_level_masked_reference():
         assert all(torch.equal(g, r) for g, r in zip(grads, ref_grads))
         assert torch.count_nonzero(grads[3]) == 0
     assert torch.equal(extractor(feats, rois[:0]), torch.zeros(0, 2, 7, 7))
+
+
+def test_sampled_rois_are_bbox2roi_of_each_images_sampled_boxes():
+    from mmdet_lite.core.bbox import bbox2roi
+    from mmdet_lite.models.roi_heads import StandardRoIHead
+    results = _sampling_results(0)
+    assert torch.equal(StandardRoIHead._sampled_rois(results), bbox2roi([res.bboxes for res in results]))
+
+
+def test_valid_gts_drop_degenerate_boxes_only_when_there_are_some():
+    from mmdet_lite.models.roi_heads import StandardRoIHead
+    gts = [torch.tensor([[0., 0., 4., 4.], [5., 5., 5., 9.]]), torch.tensor([[1., 1., 2., 2.]])]
+    labels = [torch.tensor([1, 2]), torch.tensor([0])]
+    valid_gts, valid_labels = StandardRoIHead._valid_gts(gts, labels)
+    assert [g.tolist() for g in valid_gts] == [[[0., 0., 4., 4.]], [[1., 1., 2., 2.]]]
+    assert [lbl.tolist() for lbl in valid_labels] == [[1], [0]]
+    kept_gts, kept_labels = StandardRoIHead._valid_gts(gts[1:] + [torch.zeros(0, 4)],
+                                                         labels[1:] + [torch.zeros(0, dtype=torch.long)])
+    assert kept_gts[0] is gts[1] and kept_labels[0] is labels[1]

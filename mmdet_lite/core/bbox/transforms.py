@@ -70,9 +70,16 @@ def bbox2roi(bbox_list: Sequence[torch.Tensor]) -> torch.Tensor:
     """
     if len({bboxes.size(1) for bboxes in bbox_list}) > 1:
         bbox_list = [bboxes[:, :4] for bboxes in bbox_list]
-    bboxes = torch.cat(list(bbox_list), 0)[:, :4]
-    # image indices from the host-known box counts: one copy instead of a fill per image
-    img_inds = host_index(np.repeat(np.arange(len(bbox_list)), [len(b) for b in bbox_list]), bboxes.device)
+    return boxes2roi(torch.cat(list(bbox_list), 0)[:, :4], [len(bboxes) for bboxes in bbox_list])
+
+
+def boxes2roi(bboxes: torch.Tensor, num_per_img: Sequence[int]) -> torch.Tensor:
+    """(R, 4) boxes listed image after image, ``num_per_img[i]`` of image i -> (R, 5) RoIs
+    ``[img_index, x1, y1, x2, y2]``."""
+    if bboxes.size(0) != sum(num_per_img):
+        raise ValueError(f'num_per_img {list(num_per_img)} must sum to the {bboxes.size(0)} boxes')
+    # image indices from the host-known counts: one copy instead of a fill per image
+    img_inds = host_index(np.repeat(np.arange(len(num_per_img)), num_per_img), bboxes.device)
     return torch.cat([img_inds.to(bboxes.dtype)[:, None], bboxes], dim=-1)
 
 

@@ -14,7 +14,7 @@ import torch
 from mmcv.runner import BaseModule
 
 from ..builder import HEADS, build_head, build_roi_extractor, build_shared_head
-from ...core.bbox import AssignResult, bbox2result, bbox2roi, bbox_mapping, build_assigner, build_sampler
+from ...core.bbox import AssignResult, bbox2result, bbox2roi, bbox_mapping, boxes2roi, build_assigner, build_sampler
 from ...core.fp16 import force_fp32
 from ...core.post_processing import merge_aug_bboxes, multiclass_nms
 
@@ -156,12 +156,19 @@ class StandardRoIHead(BaseRoIHead):
     def _bbox_forward_train(self, x: Sequence[torch.Tensor], sampling_results: list,
                             gt_bboxes: List[torch.Tensor], gt_labels: List[torch.Tensor],
                             img_metas: List[dict]) -> dict:
-        rois = bbox2roi([res.bboxes for res in sampling_results])
+        rois = self._sampled_rois(sampling_results)
         bbox_results = self._bbox_forward(x, rois)
         bbox_targets = self._get_bbox_targets(sampling_results, gt_bboxes, gt_labels)
         loss_bbox = self.bbox_head.loss(bbox_results['cls_score'], bbox_results['bbox_pred'], rois, *bbox_targets)
         bbox_results.update(loss_bbox=loss_bbox)
         return bbox_results
+
+    @staticmethod
+    def _sampled_rois(sampling_results: list) -> torch.Tensor:
+        """(R, 5) RoIs of the sampled boxes: per image its positives then its negatives (``bbox2roi`` of each
+        ``res.bboxes``), concatenated at once."""
+        bboxes = torch.cat([boxes for res in sampling_results for boxes in (res.pos_bboxes, res.neg_bboxes)])
+        return boxes2roi(bboxes, [len(res.pos_bboxes) + len(res.neg_bboxes) for res in sampling_results])
 
     def _get_bbox_targets(self, sampling_results: list, gt_bboxes: List[torch.Tensor],
                           gt_labels: List[torch.Tensor]) -> tuple:
