@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmdet_lite.core.bbox import (bbox2result, bbox2roi, bbox_cxcywh_to_xyxy, bbox_flip,
+from mmdet_lite.core.bbox import (bbox2result, bbox2roi, bbox_cxcywh_to_xyxy, bbox_flip, boxes2roi,
                                   bbox_mapping, bbox_mapping_back, bbox_xyxy_to_cxcywh, roi2bbox)
 from mmdet_lite.core.post_processing import (merge_aug_bboxes, merge_aug_proposals,
                                              merge_aug_scores)
@@ -43,6 +43,14 @@ def test_bbox2roi_and_roi2bbox_round_trip():
     torch.testing.assert_close(back[0], BOXES)
     torch.testing.assert_close(back[1], second[:, :4])
     assert bbox2roi([torch.zeros(0, 4)]).shape == (0, 5)
+
+
+def test_boxes2roi_numbers_images_by_their_counts():
+    rois = boxes2roi(torch.arange(24.).view(6, 4), [2, 0, 3, 1])
+    assert rois[:, 0].tolist() == [0., 0., 2., 2., 2., 3.]
+    assert torch.equal(rois[:, 1:], torch.arange(24.).view(6, 4))
+    with pytest.raises(ValueError, match='must sum to the 6 boxes'):
+        boxes2roi(torch.zeros(6, 4), [2, 3])
 
 
 def test_bbox2result_splits_per_class():

@@ -197,3 +197,173 @@ def test_bbox_head_defers_channels_scores_and_accuracy_to_a_custom_loss():
     assert list(losses) == ['loss_cls_objectness', 'loss_cls_classes', 'acc_objectness', 'acc_classes']
     _, scores = head.get_bboxes(torch.tensor([[0., 0., 0., 4., 4.]]), torch.zeros(1, 7), None, None, 1.0)
     assert scores.tolist() == [[0.5] * 7]  # sigmoid(0), not softmax's 1/7
+
+
+# ---------------------------------------------------------------- batched targets, losses and level pooling
+def _sampling_results(seed):
+    """Three images: random ones with positives and negatives, one without ground truths (no positives) and
+    one whose candidates are all assigned (no negatives)."""
+    from mmdet_lite.core.bbox import SamplingResult
+    torch.manual_seed(seed)
+    kwargs = dict(p_ignore=0.0, p_use_label=True)
+    return [SamplingResult.random(rng=seed, num_preds=20, num_gts=4, p_assigned=0.5, **kwargs),
+            SamplingResult.random(rng=seed + 1, num_preds=6, num_gts=0, **kwargs),
+            SamplingResult.random(rng=seed + 2, num_preds=5, num_gts=8, p_assigned=1.0, **kwargs)]
+
+
+def _reference_targets(head, sampling_results, pos_weight):
+    """MMDetection's per-image targets, concatenated: P positives then Q negatives per image."""
+    labels, label_weights, bbox_targets, bbox_weights = [], [], [], []
+    for res in sampling_results:
+        num_pos, num_neg = len(res.pos_bboxes), len(res.neg_bboxes)
+        img_labels = torch.full((num_pos + num_neg, ), head.num_classes, dtype=torch.long)
+        img_label_weights = torch.zeros(num_pos + num_neg)
+        img_targets = torch.zeros(num_pos + num_neg, 4)
+        img_weights = torch.zeros(num_pos + num_neg, 4)
+        if num_pos > 0:
+            img_labels[:num_pos] = res.pos_gt_labels
+            img_label_weights[:num_pos] = 1.0 if pos_weight <= 0 else pos_weight
+            img_targets[:num_pos] = (res.pos_gt_bboxes if head.reg_decoded_bbox else
+                                     head.bbox_coder.encode(res.pos_bboxes, res.pos_gt_bboxes))
+            img_weights[:num_pos] = 1
+        if num_neg > 0:
+            img_label_weights[-num_neg:] = 1.0
+        for out, value in zip((labels, label_weights, bbox_targets, bbox_weights),
+                              (img_labels, img_label_weights, img_targets, img_weights)):
+            out.append(value)
+    return labels, label_weights, bbox_targets, bbox_weights
+
+
+def test_batched_targets_equal_the_per_image_reference():
+    for seed, pos_weight, decoded in [(0, -1, False), (3, 2.0, False), (5, -1, True)]:
+        head = build_head(dict(_bbox_head_cfg(), reg_decoded_bbox=decoded))
+        results = _sampling_results(seed)
+        assert results[1].pos_bboxes.numel() == 0 and results[2].neg_bboxes.numel() == 0
+        assert len(results[0].pos_bboxes) > 0 and len(results[0].neg_bboxes) > 0
+        cfg = dict(pos_weight=pos_weight)
+        expected = _reference_targets(head, results, pos_weight)
+        for got, want in zip(head.get_targets(results, None, None, cfg), expected):
+            assert torch.equal(got, torch.cat(want))
+        for got, want in zip(head.get_targets(results, None, None, cfg, concat=False), expected):
+            assert len(got) == 3 and all(torch.equal(g, w) for g, w in zip(got, want))
+
+
+def _reference_loss(head, cls_score, bbox_pred, rois, labels, label_weights, bbox_targets, bbox_weights,
+                    reduction_override=None):
+    """MMDetection's BBoxHead.loss: boolean indexing of the positives and a host avg_factor."""
+    avg_factor = max(torch.sum(label_weights > 0).float().item(), 1.)
+    losses = dict(loss_cls=head.loss_cls(cls_score, labels, label_weights, avg_factor=avg_factor,
+                                         reduction_override=reduction_override))
+    pos = (labels >= 0) & (labels < head.num_classes)
+    if not pos.any():
+        losses['loss_bbox'] = bbox_pred[pos].sum()
+        return losses
+    if head.reg_decoded_bbox:
+        bbox_pred = head.bbox_coder.decode(rois[:, 1:], bbox_pred)
+    if head.reg_class_agnostic:
+        pos_pred = bbox_pred.view(bbox_pred.size(0), 4)[pos]
+    else:
+        pos_pred = bbox_pred.view(bbox_pred.size(0), -1, 4)[pos, labels[pos]]
+    losses['loss_bbox'] = head.loss_bbox(pos_pred, bbox_targets[pos], bbox_weights[pos],
+                                         avg_factor=bbox_targets.size(0), reduction_override=reduction_override)
+    return losses
+
+
+def test_masked_loss_equals_the_boolean_indexed_reference():
+    torch.manual_seed(0)
+    num_rois, num_classes = 40, 3
+    configs = [dict(), dict(reg_class_agnostic=True), dict(loss_bbox=dict(type='SmoothL1Loss', beta=0.5)),
+               dict(reg_decoded_bbox=True, loss_bbox=dict(type='GIoULoss', loss_weight=2.0))]
+    label_sets = {'mixed': torch.randint(0, num_classes + 1, (num_rois, )),
+                  'no positives': torch.full((num_rois, ), num_classes),
+                  'all positives': torch.randint(0, num_classes, (num_rois, ))}
+    centres = torch.rand(num_rois, 2) * 50
+    rois = torch.cat([torch.zeros(num_rois, 1), centres - 5, centres + 5 + torch.rand(num_rois, 2) * 20], 1)
+    for extra in configs:
+        head = build_head(dict(_bbox_head_cfg(num_classes), **extra))
+        for name, labels in label_sets.items():
+            # non-zero targets and weights on background rows too: only the labels make a row positive
+            bbox_targets = (rois[:, 1:] + torch.rand(num_rois, 4) if head.reg_decoded_bbox else
+                            torch.randn(num_rois, 4))
+            inputs = (torch.randn(num_rois, num_classes + 1), rois, labels, torch.rand(num_rois).round(),
+                      bbox_targets, torch.rand(num_rois, 4))
+            outs = []
+            for loss_fn in (head.loss, lambda *args: _reference_loss(head, *args)):
+                cls_score = inputs[0].clone().requires_grad_()
+                bbox_pred = torch.randn(num_rois, head.fc_reg.out_features, generator=torch.Generator().manual_seed(1))
+                bbox_pred.requires_grad_()
+                losses = loss_fn(cls_score, bbox_pred, *inputs[1:])
+                (losses['loss_cls'] + losses['loss_bbox']).backward()
+                outs.append((losses['loss_cls'], losses['loss_bbox'], cls_score.grad, bbox_pred.grad))
+            (cls_loss, box_loss, cls_grad, box_grad), (ref_cls, ref_box, ref_cls_grad, ref_box_grad) = outs
+            assert torch.equal(cls_loss, ref_cls) and torch.equal(cls_grad, ref_cls_grad), (extra, name)
+            # the same terms summed over R rows instead of P: equal up to float32 summation order
+            torch.testing.assert_close(box_loss, ref_box, rtol=1e-6, atol=0, msg=f'{extra} {name}')
+            torch.testing.assert_close(box_grad, ref_box_grad, rtol=1e-6, atol=0, msg=f'{extra} {name}')
+
+
+def test_masked_loss_without_reduction_gives_the_positive_rows():
+    head = _bbox_head(num_classes=3)
+    torch.manual_seed(0)
+    labels = torch.tensor([0, 3, 2, 3, 1])
+    inputs = (torch.randn(5, 4), torch.randn(5, 12), torch.zeros(5, 5), labels, torch.ones(5), torch.randn(5, 4),
+              torch.ones(5, 4))
+    got = head.loss(*inputs, reduction_override='none')['loss_bbox']
+    want = _reference_loss(head, *inputs[:2], *inputs[2:], reduction_override='none')['loss_bbox']
+    assert got.shape == (3, 4) and torch.equal(got, want)
+
+
+def _reference_level_pooling(extractor, feats, rois, roi_scale_factor=None):
+    """MMDetection's SingleRoIExtractor.forward: one boolean mask per level."""
+    roi_feats = feats[0].new_zeros(rois.size(0), extractor.out_channels, 7, 7)
+    target_lvls = extractor.map_roi_levels(rois, len(feats))
+    if roi_scale_factor is not None:
+        rois = extractor.roi_rescale(rois, roi_scale_factor)
+    for level in range(len(feats)):
+        inds = (target_lvls == level).nonzero(as_tuple=False).squeeze(1)
+        if inds.numel() > 0:
+            roi_feats[inds] = extractor.roi_layers[level](feats[level], rois[inds])
+        else:
+            roi_feats = roi_feats + feats[level].sum() * 0.
+    return roi_feats
+
+
+def test_level_sorted_pooling_equals_the_per_level_masked_reference():
+    extractor = _extractor()
+    torch.manual_seed(0)
+    # sides 10-400: levels 0-2 only (level 3 starts at 448), RoIs of two images in mixed level order
+    sides = torch.rand(30) * 390 + 10
+    corners = torch.rand(30, 2) * 100
+    rois = torch.cat([torch.randint(0, 2, (30, 1)).float(), corners, corners + sides[:, None]], 1)
+    for roi_scale_factor in (None, 1.3):
+        outs = []
+        for pool in (extractor, lambda *args: _reference_level_pooling(extractor, *args)):
+            feats = [torch.randn(2, 2, 128 // s, 128 // s, generator=torch.Generator().manual_seed(s)).requires_grad_()
+                     for s in (1, 2, 4, 8)]
+            out = pool(feats, rois, roi_scale_factor)
+            (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+            outs.append((out, [f.grad for f in feats]))
+        (out, grads), (ref_out, ref_grads) = outs
+        assert torch.equal(out, ref_out)
+        assert all(torch.equal(g, r) for g, r in zip(grads, ref_grads))
+        assert torch.count_nonzero(grads[3]) == 0
+    assert torch.equal(extractor(feats, rois[:0]), torch.zeros(0, 2, 7, 7))
+
+
+def test_sampled_rois_are_bbox2roi_of_each_images_sampled_boxes():
+    from mmdet_lite.core.bbox import bbox2roi
+    from mmdet_lite.models.roi_heads import StandardRoIHead
+    results = _sampling_results(0)
+    assert torch.equal(StandardRoIHead._sampled_rois(results), bbox2roi([res.bboxes for res in results]))
+
+
+def test_valid_gts_drop_degenerate_boxes_only_when_there_are_some():
+    from mmdet_lite.models.roi_heads import StandardRoIHead
+    gts = [torch.tensor([[0., 0., 4., 4.], [5., 5., 5., 9.]]), torch.tensor([[1., 1., 2., 2.]])]
+    labels = [torch.tensor([1, 2]), torch.tensor([0])]
+    valid_gts, valid_labels = StandardRoIHead._valid_gts(gts, labels)
+    assert [g.tolist() for g in valid_gts] == [[[0., 0., 4., 4.]], [[1., 1., 2., 2.]]]
+    assert [lbl.tolist() for lbl in valid_labels] == [[1], [0]]
+    kept_gts, kept_labels = StandardRoIHead._valid_gts(gts[1:] + [torch.zeros(0, 4)],
+                                                         labels[1:] + [torch.zeros(0, dtype=torch.long)])
+    assert kept_gts[0] is gts[1] and kept_labels[0] is labels[1]

@@ -6,8 +6,8 @@ from .coder import (BaseBBoxCoder, BucketingBBoxCoder, DeltaXYWHBBoxCoder, Legac
 from .iou_calculators import IOU_CALCULATORS, BboxOverlaps2D, bbox_overlaps, build_iou_calculator
 from .samplers import (BaseSampler, CombinedSampler, InstanceBalancedPosSampler, IoUBalancedNegSampler,
                        OHEMSampler, PseudoSampler, RandomSampler, SamplingResult, ScoreHLRSampler)
-from .transforms import (bbox2result, bbox2roi, bbox_cxcywh_to_xyxy, bbox_flip, bbox_mapping,
-                         bbox_mapping_back, bbox_rescale, bbox_xyxy_to_cxcywh, roi2bbox)
+from .transforms import (bbox2result, bbox2roi, bbox_cxcywh_to_xyxy, bbox_flip, bbox_mapping, bbox_mapping_back,
+                         bbox_rescale, bbox_xyxy_to_cxcywh, boxes2roi, host_index, roi2bbox)
 
 __all__ = [
     'bbox_overlaps', 'BboxOverlaps2D', 'IOU_CALCULATORS', 'build_iou_calculator',
@@ -16,6 +16,6 @@ __all__ = [
     'AssignResult', 'BaseSampler', 'PseudoSampler', 'RandomSampler', 'SamplingResult', 'CombinedSampler',
     'InstanceBalancedPosSampler', 'IoUBalancedNegSampler', 'OHEMSampler', 'ScoreHLRSampler', 'BaseBBoxCoder',
     'DeltaXYWHBBoxCoder', 'LegacyDeltaXYWHBBoxCoder', 'BucketingBBoxCoder',
-    'bbox2delta', 'delta2bbox', 'bbox_flip', 'bbox_mapping', 'bbox_mapping_back', 'bbox2roi',
-    'roi2bbox', 'bbox2result', 'bbox_rescale', 'bbox_cxcywh_to_xyxy', 'bbox_xyxy_to_cxcywh'
+    'bbox2delta', 'delta2bbox', 'bbox_flip', 'bbox_mapping', 'bbox_mapping_back', 'bbox2roi', 'boxes2roi',
+    'host_index', 'roi2bbox', 'bbox2result', 'bbox_rescale', 'bbox_cxcywh_to_xyxy', 'bbox_xyxy_to_cxcywh'
 ]

@@ -50,6 +50,15 @@ def bbox_mapping_back(bboxes: torch.Tensor,
     return new_bboxes.view(bboxes.shape)
 
 
+def host_index(values: np.ndarray, device: Union[str, torch.device]) -> torch.Tensor:
+    """A host-built integer array as a tensor on ``device``.
+
+    The copy does not wait for the device (``non_blocking``): the values are already on the host, so no
+    queued kernel has to finish first, whereas a blocking host-to-device copy synchronises the stream.
+    """
+    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64)).to(device, non_blocking=True)
+
+
 def bbox2roi(bbox_list: Sequence[torch.Tensor]) -> torch.Tensor:
     """Pack per-image boxes into RoIs.
 
@@ -59,11 +68,19 @@ def bbox2roi(bbox_list: Sequence[torch.Tensor]) -> torch.Tensor:
     Returns:
         (sum Ni, 5) RoIs ``[img_index, x1, y1, x2, y2]``, images in order.
     """
-    rois_list = []
-    for img_id, bboxes in enumerate(bbox_list):
-        img_inds = bboxes.new_full((bboxes.size(0), 1), img_id)
-        rois_list.append(torch.cat([img_inds, bboxes[:, :4]], dim=-1))
-    return torch.cat(rois_list, 0)
+    if len({bboxes.size(1) for bboxes in bbox_list}) > 1:
+        bbox_list = [bboxes[:, :4] for bboxes in bbox_list]
+    return boxes2roi(torch.cat(list(bbox_list), 0)[:, :4], [len(bboxes) for bboxes in bbox_list])
+
+
+def boxes2roi(bboxes: torch.Tensor, num_per_img: Sequence[int]) -> torch.Tensor:
+    """(R, 4) boxes listed image after image, ``num_per_img[i]`` of image i -> (R, 5) RoIs
+    ``[img_index, x1, y1, x2, y2]``."""
+    if bboxes.size(0) != sum(num_per_img):
+        raise ValueError(f'num_per_img {list(num_per_img)} must sum to the {bboxes.size(0)} boxes')
+    # image indices from the host-known counts: one copy instead of a fill per image
+    img_inds = host_index(np.repeat(np.arange(len(num_per_img)), num_per_img), bboxes.device)
+    return torch.cat([img_inds.to(bboxes.dtype)[:, None], bboxes], dim=-1)
 
 
 def roi2bbox(rois: torch.Tensor) -> List[torch.Tensor]:

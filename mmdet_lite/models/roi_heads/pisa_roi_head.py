@@ -10,7 +10,6 @@ from typing import List, Optional, Sequence
 
 import torch
 
-from ...core.bbox import bbox2roi
 from ..builder import HEADS
 from ..losses.pisa_loss import carl_loss, isr_p
 from .standard_roi_head import StandardRoIHead
@@ -40,7 +39,7 @@ class PISARoIHead(StandardRoIHead):
     def _bbox_forward_train(self, x: Sequence[torch.Tensor], sampling_results: list,
                             gt_bboxes: List[torch.Tensor], gt_labels: List[torch.Tensor], img_metas: List[dict],
                             neg_label_weights: Optional[List[Optional[torch.Tensor]]] = None) -> dict:
-        rois = bbox2roi([res.bboxes for res in sampling_results])
+        rois = self._sampled_rois(sampling_results)
         bbox_results = self._bbox_forward(x, rois)
         bbox_targets = self._get_bbox_targets(sampling_results, gt_bboxes, gt_labels)
         if neg_label_weights is not None and neg_label_weights[0] is not None:

@@ -14,7 +14,7 @@ import torch
 from mmcv.runner import BaseModule
 
 from ..builder import HEADS, build_head, build_roi_extractor, build_shared_head
-from ...core.bbox import AssignResult, bbox2result, bbox2roi, bbox_mapping, build_assigner, build_sampler
+from ...core.bbox import AssignResult, bbox2result, bbox2roi, bbox_mapping, boxes2roi, build_assigner, build_sampler
 from ...core.fp16 import force_fp32
 from ...core.post_processing import merge_aug_bboxes, multiclass_nms
 
@@ -106,32 +106,44 @@ class StandardRoIHead(BaseRoIHead):
     def _assign_and_sample(self, proposal_list: List[torch.Tensor], gt_bboxes: List[torch.Tensor],
                            gt_labels: List[torch.Tensor], gt_bboxes_ignore: List[Optional[torch.Tensor]],
                            x: Optional[Sequence[torch.Tensor]] = None) -> Tuple[list, list]:
-        """Per image an ``AssignResult`` and a ``SamplingResult``: proposals (Pi, 5) assigned to ground truths
-        (Gi, 4) and sampled (the assignment afterwards includes the ground truths added as proposals).
+        """Per image an ``AssignResult`` and a ``SamplingResult``: proposals (Pi, 5) assigned to the valid
+        ground truths (Gi, 4) (see ``_valid_gts``) and sampled (the assignment afterwards includes the ground
+        truths added as proposals).
 
         The sampler gets the image's feature maps ``feats`` (L maps (1, C, Hl, Wl) cut from ``x``), which
         samplers that run the head (OHEM) use and the others ignore."""
+        gt_bboxes, gt_labels = self._valid_gts(gt_bboxes, gt_labels)
+        if x is None:
+            img_feats = [None] * len(proposal_list)
+        else:  # one split per level instead of a slice per level and image
+            img_feats = [list(feats) for feats in zip(*(lvl_feat.split(1) for lvl_feat in x))]
         assign_results, sampling_results = [], []
-        for i, (proposals, gt, labels, gt_ignore) in enumerate(zip(proposal_list, gt_bboxes, gt_labels,
-                                                                   gt_bboxes_ignore)):
-            assign_result, img_gt_bboxes, img_gt_labels = self._assign(proposals, gt, labels, gt_ignore)
-            feats = None if x is None else [lvl_feat[i][None] for lvl_feat in x]
-            sampling_results.append(
-                self.bbox_sampler.sample(assign_result, proposals, img_gt_bboxes, img_gt_labels, feats=feats))
+        for proposals, gt, labels, gt_ignore, feats in zip(proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore,
+                                                           img_feats):
+            assign_result = self._assign(proposals, gt, labels, gt_ignore)
+            sampling_results.append(self.bbox_sampler.sample(assign_result, proposals, gt, labels, feats=feats))
             assign_results.append(assign_result)
         return assign_results, sampling_results
 
+    @staticmethod
+    def _valid_gts(gt_bboxes: List[torch.Tensor],
+                   gt_labels: List[torch.Tensor]) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+        """Each image's ground truths (Gi, 4) and labels (Gi,) without the zero-width/height boxes.
+
+        Such a box matches nothing by IoU, but added as a proposal it would be a positive with 0/0 regression
+        targets (NaN loss); MMDetection 2.18 lets that happen. One check of the whole batch is the only value
+        read back from the device; images are filtered one by one only when some box is degenerate."""
+        all_gts = torch.cat(gt_bboxes)
+        if bool(((all_gts[:, 2] > all_gts[:, 0]) & (all_gts[:, 3] > all_gts[:, 1])).all()):
+            return gt_bboxes, gt_labels
+        valid = [(gt[:, 2] > gt[:, 0]) & (gt[:, 3] > gt[:, 1]) for gt in gt_bboxes]
+        return [gt[v] for gt, v in zip(gt_bboxes, valid)], [lbl[v] for lbl, v in zip(gt_labels, valid)]
+
     @force_fp32
     def _assign(self, proposals: torch.Tensor, gt_bboxes: torch.Tensor, gt_labels: torch.Tensor,
-                gt_bboxes_ignore: Optional[torch.Tensor]) -> Tuple[AssignResult, torch.Tensor, torch.Tensor]:
-        """Assign one image's (P, 5) proposals to its valid (G', 4) ground truths; returns the assignment and
-        those ground truths with their labels."""
-        # A zero-width/height ground truth matches nothing by IoU, but added as a proposal it would be a
-        # positive with 0/0 regression targets (NaN loss); MMDetection 2.18 lets that happen.
-        valid = (gt_bboxes[:, 2] > gt_bboxes[:, 0]) & (gt_bboxes[:, 3] > gt_bboxes[:, 1])
-        gt_bboxes, gt_labels = gt_bboxes[valid], gt_labels[valid]
-        assign_result = self.bbox_assigner.assign(proposals, gt_bboxes, gt_bboxes_ignore, gt_labels)
-        return assign_result, gt_bboxes, gt_labels
+                gt_bboxes_ignore: Optional[torch.Tensor]) -> AssignResult:
+        """Assign one image's (P, 5) proposals to its (G, 4) ground truths with labels (G,)."""
+        return self.bbox_assigner.assign(proposals, gt_bboxes, gt_bboxes_ignore, gt_labels)
 
     def _bbox_forward(self, x: Sequence[torch.Tensor], rois: torch.Tensor) -> dict:
         """rois (R, 5) -> dict(cls_score (R, K+1), bbox_pred (R, 4K), bbox_feats (R, C, S, S))."""
@@ -144,12 +156,19 @@ class StandardRoIHead(BaseRoIHead):
     def _bbox_forward_train(self, x: Sequence[torch.Tensor], sampling_results: list,
                             gt_bboxes: List[torch.Tensor], gt_labels: List[torch.Tensor],
                             img_metas: List[dict]) -> dict:
-        rois = bbox2roi([res.bboxes for res in sampling_results])
+        rois = self._sampled_rois(sampling_results)
         bbox_results = self._bbox_forward(x, rois)
         bbox_targets = self._get_bbox_targets(sampling_results, gt_bboxes, gt_labels)
         loss_bbox = self.bbox_head.loss(bbox_results['cls_score'], bbox_results['bbox_pred'], rois, *bbox_targets)
         bbox_results.update(loss_bbox=loss_bbox)
         return bbox_results
+
+    @staticmethod
+    def _sampled_rois(sampling_results: list) -> torch.Tensor:
+        """(R, 5) RoIs of the sampled boxes: per image its positives then its negatives (``bbox2roi`` of each
+        ``res.bboxes``), concatenated at once."""
+        bboxes = torch.cat([boxes for res in sampling_results for boxes in (res.pos_bboxes, res.neg_bboxes)])
+        return boxes2roi(bboxes, [len(res.pos_bboxes) + len(res.neg_bboxes) for res in sampling_results])
 
     def _get_bbox_targets(self, sampling_results: list, gt_bboxes: List[torch.Tensor],
                           gt_labels: List[torch.Tensor]) -> tuple:

@@ -39,8 +39,7 @@ class SamplingResult:
                                  f'truth (gt_bboxes shape {tuple(gt_bboxes.shape)})')
             self.pos_gt_bboxes = torch.empty_like(gt_bboxes).view(-1, 4)
         else:
-            self.pos_gt_bboxes = gt_bboxes.view(-1, gt_bboxes.size(-1))[
-                self.pos_assigned_gt_inds.long(), :]
+            self.pos_gt_bboxes = gt_bboxes.view(-1, gt_bboxes.size(-1))[self.pos_assigned_gt_inds]
         self.pos_gt_labels = (None if assign_result.labels is None else
                               assign_result.labels[pos_inds])
 

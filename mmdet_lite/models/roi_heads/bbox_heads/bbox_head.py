@@ -6,16 +6,16 @@ rois ``(R, 5)`` = (batch_idx, x1, y1, x2, y2).
 """
 from typing import List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.runner import BaseModule
 from torch.nn.modules.utils import _pair
 
-from ....core.bbox import build_bbox_coder
+from ....core.bbox import build_bbox_coder, host_index
 from ....core.fp16 import force_fp32
 from ....core.post_processing import multiclass_nms
-from ....core.utils import multi_apply
 from ...builder import HEADS, build_loss
 from ...losses import accuracy
 
@@ -111,48 +111,39 @@ class BBoxHead(BaseModule):
         return cls_score, bbox_pred
 
     # ------------------------------------------------------------------ targets
-    def _get_target_single(self, pos_bboxes: torch.Tensor, neg_bboxes: torch.Tensor, pos_gt_bboxes: torch.Tensor,
-                           pos_gt_labels: torch.Tensor, cfg) -> Tuple[torch.Tensor, ...]:
-        """Targets of one image's P positives followed by Q negatives (the RoI order of ``bbox2roi``).
-
-        Returns labels (P+Q,) (K for negatives), label_weights (P+Q,), bbox_targets (P+Q, 4),
-        bbox_weights (P+Q, 4) (1 for positives only).
-        """
-        num_pos = pos_bboxes.size(0)
-        num_neg = neg_bboxes.size(0)
-        num_samples = num_pos + num_neg
-        labels = pos_bboxes.new_full((num_samples, ), self.num_classes, dtype=torch.long)
-        label_weights = pos_bboxes.new_zeros(num_samples)
-        bbox_targets = pos_bboxes.new_zeros(num_samples, 4)
-        bbox_weights = pos_bboxes.new_zeros(num_samples, 4)
-        if num_pos > 0:
-            labels[:num_pos] = pos_gt_labels
-            pos_weight = 1.0 if cfg['pos_weight'] <= 0 else cfg['pos_weight']
-            label_weights[:num_pos] = pos_weight
-            if self.reg_decoded_bbox:
-                pos_bbox_targets = pos_gt_bboxes
-            else:
-                pos_bbox_targets = self.bbox_coder.encode(pos_bboxes, pos_gt_bboxes)
-            bbox_targets[:num_pos, :] = pos_bbox_targets
-            bbox_weights[:num_pos, :] = 1
-        if num_neg > 0:
-            label_weights[-num_neg:] = 1.0
-        return labels, label_weights, bbox_targets, bbox_weights
-
     @force_fp32
     def get_targets(self, sampling_results: list, gt_bboxes: List[torch.Tensor], gt_labels: List[torch.Tensor],
                     rcnn_train_cfg, concat: bool = True) -> Tuple:
-        """Targets of all images, concatenated in RoI order when ``concat`` (else lists per image)."""
-        labels, label_weights, bbox_targets, bbox_weights = multi_apply(
-            self._get_target_single, [res.pos_bboxes for res in sampling_results],
-            [res.neg_bboxes for res in sampling_results], [res.pos_gt_bboxes for res in sampling_results],
-            [res.pos_gt_labels for res in sampling_results], cfg=rcnn_train_cfg)
-        if concat:
-            labels = torch.cat(labels, 0)
-            label_weights = torch.cat(label_weights, 0)
-            bbox_targets = torch.cat(bbox_targets, 0)
-            bbox_weights = torch.cat(bbox_weights, 0)
-        return labels, label_weights, bbox_targets, bbox_weights
+        """Targets of the R sampled RoIs: per image its Pi positives then its Qi negatives (the RoI order of
+        ``bbox2roi``), images concatenated; lists of per-image (Pi+Qi, ...) tensors unless ``concat``.
+
+        Returns labels (R,) (K for negatives), label_weights (R,) (``pos_weight`` for positives, 1 for
+        negatives), bbox_targets (R, 4) and bbox_weights (R, 4) (1 for positives, 0 for negatives).
+        """
+        num_pos = np.array([res.pos_bboxes.size(0) for res in sampling_results], dtype=np.int64)
+        num_neg = np.array([res.neg_bboxes.size(0) for res in sampling_results], dtype=np.int64)
+        pos_bboxes = torch.cat([res.pos_bboxes for res in sampling_results])
+        pos_gt_bboxes = torch.cat([res.pos_gt_bboxes for res in sampling_results])
+        pos_gt_labels = torch.cat([res.pos_gt_labels for res in sampling_results])
+        # row of each positive: its index among all positives plus the negatives of the images before it
+        pos_rows = host_index(np.arange(num_pos.sum()) + np.repeat(np.cumsum(num_neg) - num_neg, num_pos),
+                              pos_bboxes.device)
+        num_rois = int(num_pos.sum() + num_neg.sum())
+        labels = pos_bboxes.new_full((num_rois, ), self.num_classes, dtype=torch.long)
+        labels = labels.index_copy(0, pos_rows, pos_gt_labels)
+        pos_weight = 1.0 if rcnn_train_cfg['pos_weight'] <= 0 else rcnn_train_cfg['pos_weight']
+        label_weights = pos_bboxes.new_ones(num_rois).index_fill(0, pos_rows, pos_weight)
+        if self.reg_decoded_bbox:
+            pos_bbox_targets = pos_gt_bboxes
+        else:
+            pos_bbox_targets = self.bbox_coder.encode(pos_bboxes, pos_gt_bboxes)
+        bbox_targets = pos_bboxes.new_zeros(num_rois, 4).index_copy(0, pos_rows, pos_bbox_targets)
+        bbox_weights = pos_bboxes.new_zeros(num_rois, 4).index_fill(0, pos_rows, 1)
+        targets = (labels, label_weights, bbox_targets, bbox_weights)
+        if not concat:
+            split_sizes = (num_pos + num_neg).tolist()
+            targets = tuple(list(target.split(split_sizes)) for target in targets)
+        return targets
 
     # ------------------------------------------------------------------ losses
     @force_fp32
@@ -166,10 +157,14 @@ class BBoxHead(BaseModule):
              bbox_weights: torch.Tensor,
              reduction_override: Optional[str] = None) -> dict:
         """``loss_cls`` (mean over sampled RoIs), ``acc`` (percent) and ``loss_bbox`` (sum over positives of
-        the GT class's deltas divided by R, the number of sampled RoIs; a zero term without positives)."""
+        the GT class's deltas divided by R, the number of sampled RoIs; zero without positives).
+
+        The box loss runs over all R rows with the non-positive rows weighted 0, so no step waits for the
+        device to count the positives; with ``reduction_override='none'`` it returns the positives' rows.
+        """
         losses = dict()
         if cls_score is not None:
-            avg_factor = max(torch.sum(label_weights > 0).float().item(), 1.)
+            avg_factor = torch.sum(label_weights > 0).float().clamp(min=1.)
             if cls_score.numel() > 0:
                 loss_cls = self.loss_cls(cls_score, labels, label_weights, avg_factor=avg_factor,
                                          reduction_override=reduction_override)
@@ -183,19 +178,20 @@ class BBoxHead(BaseModule):
                 else:
                     losses['acc'] = accuracy(cls_score, labels)
         if bbox_pred is not None:
-            pos_inds = (labels >= 0) & (labels < self.num_classes)
-            if pos_inds.any():
-                if self.reg_decoded_bbox:
-                    bbox_pred = self.bbox_coder.decode(rois[:, 1:], bbox_pred)
-                if self.reg_class_agnostic:
-                    pos_bbox_pred = bbox_pred.view(bbox_pred.size(0), 4)[pos_inds]
-                else:
-                    pos_bbox_pred = bbox_pred.view(bbox_pred.size(0), -1, 4)[pos_inds, labels[pos_inds]]
-                losses['loss_bbox'] = self.loss_bbox(pos_bbox_pred, bbox_targets[pos_inds],
-                                                     bbox_weights[pos_inds], avg_factor=bbox_targets.size(0),
-                                                     reduction_override=reduction_override)
+            is_pos = (labels >= 0) & (labels < self.num_classes)
+            if self.reg_decoded_bbox:
+                bbox_pred = self.bbox_coder.decode(rois[:, 1:], bbox_pred)
+            num_rois = bbox_pred.size(0)
+            if self.reg_class_agnostic:
+                row_pred = bbox_pred.view(num_rois, 4)
             else:
-                losses['loss_bbox'] = bbox_pred[pos_inds].sum()
+                # each RoI's prediction for its label; non-positive rows take class 0's (weighted 0 below)
+                pred_classes = torch.where(is_pos, labels, 0)
+                row_pred = bbox_pred.view(num_rois, -1, 4)[torch.arange(num_rois, device=labels.device),
+                                                           pred_classes]
+            loss_bbox = self.loss_bbox(row_pred, bbox_targets, bbox_weights * is_pos[:, None],
+                                       avg_factor=bbox_targets.size(0), reduction_override=reduction_override)
+            losses['loss_bbox'] = loss_bbox[is_pos] if reduction_override == 'none' else loss_bbox
         return losses
 
     # ------------------------------------------------------------------ inference

@@ -154,11 +154,18 @@ class SingleRoIExtractor(BaseRoIExtractor):
         target_lvls = self.map_roi_levels(rois, num_levels)
         if roi_scale_factor is not None:
             rois = self.roi_rescale(rois, roi_scale_factor)
-        for i in range(num_levels):
-            inds = (target_lvls == i).nonzero(as_tuple=False).squeeze(1)
-            if inds.numel() > 0:
-                roi_feats[inds] = self.roi_layers[i](feats[i], rois[inds])
+        # RoIs grouped by level (stable: each level keeps the RoI order); the level sizes are the one value
+        # read back from the device, instead of a nonzero() per level (bincount would read its max too)
+        order = torch.argsort(target_lvls, stable=True)
+        levels = torch.arange(num_levels, device=target_lvls.device)
+        level_sizes = (target_lvls[None] == levels[:, None]).sum(1).tolist()
+        level_feats = []
+        for i, level_rois in enumerate(rois[order].split(level_sizes)):
+            if level_sizes[i] > 0:
+                level_feats.append(self.roi_layers[i](feats[i], level_rois))
             else:
                 # keep every level in the autograd graph (DDP expects all parameters to get gradients)
                 roi_feats = roi_feats + feats[i].sum() * 0.
+        if level_feats:
+            roi_feats = roi_feats.index_copy(0, order, torch.cat(level_feats))
         return roi_feats
