@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from mmdet_lite.core.anchor import (AnchorGenerator, anchor_inside_flags, batch_anchor_inside_flags, build_anchor_generator,
-                                    build_prior_generator, images_to_levels)
+from mmdet_lite.core.anchor import (AnchorGenerator, anchor_inside_flags, batch_anchor_inside_flags,
+                                    build_anchor_generator, build_prior_generator, images_to_levels)
 
 DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
 R2 = math.sqrt(2)
@@ -148,8 +148,9 @@ def test_batch_valid_and_inside_flags_equal_those_of_each_image():
         inside = batch_anchor_inside_flags(anchors, torch.cat(batch_flags, dim=1), img_shapes, allowed_border)
         for img, (pad_shape, img_shape) in enumerate(zip(pad_shapes, img_shapes)):
             flags = [  # the per-level reference
-                generator.single_level_valid_flags((h, w), (min(math.ceil(pad_shape[0] / stride_h), h),
-                                                            min(math.ceil(pad_shape[1] / stride_w), w)), 4, 'cpu')
+                generator.single_level_valid_flags(
+                    (h, w), (min(math.ceil(pad_shape[0] / stride_h), h), min(math.ceil(pad_shape[1] / stride_w), w)),
+                    4, 'cpu')
                 for (h, w), (stride_w, stride_h) in zip(featmap_sizes, generator.strides)]
             assert all(torch.equal(batch_level[img], level) for batch_level, level in zip(batch_flags, flags))
             expected = anchor_inside_flags(anchors, torch.cat(flags), img_shape, allowed_border)

@@ -235,9 +235,9 @@ class AnchorGenerator:
             L bool tensors of shape (N, Hi * Wi * A).
         """
         self._check_levels(featmap_sizes)
-        valid_sizes = [[(min(math.ceil(pad_shape[0] / stride_h), feat_h), min(math.ceil(pad_shape[1] / stride_w), feat_w))
+        valid_sizes = [[(min(math.ceil(pad_h / stride_h), feat_h), min(math.ceil(pad_w / stride_w), feat_w))
                         for (stride_w, stride_h), (feat_h, feat_w) in zip(self.strides, featmap_sizes)]
-                       for pad_shape in pad_shapes]
+                       for pad_h, pad_w, *_ in pad_shapes]
         # one non-blocking copy of the host-known sizes (a blocking one would wait for the device)
         valid_sizes = torch.tensor(valid_sizes, dtype=torch.long).reshape(len(pad_shapes), self.num_levels, 2)
         valid_sizes = valid_sizes.to(device, non_blocking=True)
@@ -246,8 +246,8 @@ class AnchorGenerator:
             valid_y = torch.arange(feat_h, device=device)[None, :] < valid_sizes[:, i, 0:1]
             valid_x = torch.arange(feat_w, device=device)[None, :] < valid_sizes[:, i, 1:2]
             valid = valid_y[:, :, None] & valid_x[:, None, :]  # (N, Hi, Wi)
-            num_base_anchors = self.num_base_anchors[i]
-            multi_level_flags.append(valid[..., None].expand(-1, -1, -1, num_base_anchors).reshape(len(pad_shapes), -1))
+            valid = valid[..., None].expand(-1, -1, -1, self.num_base_anchors[i])
+            multi_level_flags.append(valid.reshape(len(pad_shapes), -1))
         return multi_level_flags
 
     def single_level_valid_flags(self,

@@ -338,9 +338,10 @@ class AnchorHead(BaseDenseHead):
             num_level_anchors = [anchors.size(0) for anchors in mlvl_anchors]
             pad_shapes = [img_meta['pad_shape'] for img_meta in img_metas]
             valid_flags = torch.cat(self.prior_generator.batch_valid_flags(featmap_sizes, pad_shapes, device), dim=1)
-            targets = self._get_targets_batched(torch.cat(mlvl_anchors), valid_flags, num_level_anchors, gt_bboxes,
-                                                img_metas, gt_bboxes_ignore, gt_labels)
-            all_anchors = torch.cat(mlvl_anchors).expand(len(img_metas), -1, -1)
+            flat_anchors = torch.cat(mlvl_anchors)
+            targets = self._get_targets_batched(flat_anchors, valid_flags, num_level_anchors, gt_bboxes, img_metas,
+                                                gt_bboxes_ignore, gt_labels)
+            all_anchors = flat_anchors.expand(len(img_metas), -1, -1)
         else:
             anchor_list, valid_flag_list = self.get_anchors(featmap_sizes, img_metas, device=device)
             label_channels = self.cls_out_channels if self.use_sigmoid_cls else 1
