@@ -272,19 +272,18 @@ class AnchorHead(BaseDenseHead):
         labels = torch.full((num_imgs, num_anchors), self.num_classes, dtype=torch.long, device=device)
         bbox_targets = batch_anchors.new_zeros((num_imgs, num_anchors, 4))
         if gt_bboxes.size(1) > 0:  # a shape check: with no ground truth at all there is no positive
+            # row of each anchor's ground truth in the flattened (N * G, 4) padding (row 0 of its image if none)
+            num_max_gts = gt_bboxes.size(1)
             assigned = (gt_inds - 1).clamp(min=0)
-            matched_gt = gt_bboxes.to(batch_anchors.dtype).gather(1, assigned[..., None].expand(-1, -1, 4))
-            if self.reg_decoded_bbox:
-                pos_targets = matched_gt
-            else:
-                pos_targets = self.bbox_coder.encode(batch_anchors.reshape(-1, 4),
-                                                     matched_gt.reshape(-1, 4)).view(num_imgs, num_anchors, 4)
+            flat_assigned = assigned + torch.arange(num_imgs, device=device)[:, None] * num_max_gts
+            matched_gt = gt_bboxes.to(batch_anchors.dtype).view(-1, 4)[flat_assigned]
+            pos_targets = matched_gt if self.reg_decoded_bbox else self.bbox_coder.encode(batch_anchors, matched_gt)
             bbox_targets = torch.where(pos_mask[..., None], pos_targets.to(bbox_targets.dtype), bbox_targets)
             if gt_labels_list is None or gt_labels_list[0] is None:
                 pos_labels = torch.zeros_like(labels)  # RPN: one foreground class
             else:
                 pos_labels = pad_sequence([gt_labels.long() for gt_labels in gt_labels_list], batch_first=True)
-                pos_labels = pos_labels.gather(1, assigned)
+                pos_labels = pos_labels.view(-1)[flat_assigned]
             labels = torch.where(pos_mask, pos_labels, labels)
         bbox_weights = pos_mask[..., None].expand(-1, -1, 4).to(bbox_targets.dtype)
         pos_weight = self.train_cfg['pos_weight']
