@@ -102,10 +102,9 @@ class AnchorHead(BaseDenseHead):
         """
         multi_level_anchors = self.prior_generator.grid_priors(featmap_sizes, device=device)
         anchor_list = [multi_level_anchors for _ in img_metas]
-        valid_flag_list = [
-            self.prior_generator.valid_flags(featmap_sizes, img_meta['pad_shape'], device)
-            for img_meta in img_metas
-        ]
+        pad_shapes = [img_meta['pad_shape'] for img_meta in img_metas]
+        mlvl_flags = self.prior_generator.batch_valid_flags(featmap_sizes, pad_shapes, device)
+        valid_flag_list = [list(img_flags) for img_flags in zip(*[level_flags.unbind(0) for level_flags in mlvl_flags])]
         return anchor_list, valid_flag_list
 
     def _get_targets_single(self,

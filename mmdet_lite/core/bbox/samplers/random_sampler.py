@@ -71,7 +71,8 @@ class RandomSampler(BaseSampler):
         Returns:
             pos_mask, neg_mask (B, R) bool: per image a uniformly random subset of
             ``min(#pos, int(num * pos_fraction))`` positives and ``min(#neg, num_expected_neg)``
-            negatives, the sizes ``sample`` draws.
+            negatives, the sizes ``sample`` draws. The random keys come from the generator of
+            ``gt_inds``' device (``torch.manual_seed`` seeds it too).
         """
         num_bboxes = gt_inds.size(1)
         # the k smallest of i.i.d. uniform keys pick a uniform k-subset; pos and neg share keys (disjoint sets)
