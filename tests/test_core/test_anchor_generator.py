@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from mmdet_lite.core.anchor import (AnchorGenerator, anchor_inside_flags, build_anchor_generator,
-                                    build_prior_generator, images_to_levels)
+from mmdet_lite.core.anchor import (AnchorGenerator, anchor_inside_flags, batch_anchor_inside_flags,
+                                    build_anchor_generator, build_prior_generator, images_to_levels)
 
 DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
 R2 = math.sqrt(2)
@@ -136,3 +136,23 @@ def test_legacy_base_anchors_use_1x_pixel_convention_and_round():
     expected = torch.tensor([[-21., -9., 24., 12.], [-14., -14., 17., 17.], [-9., -21., 12., 24.]])
     torch.testing.assert_close(gen.base_anchors[0], expected)
     torch.testing.assert_close(gen.grid_priors([(1, 2)], device='cpu')[0][3:], expected + torch.tensor([4., 0., 4., 0.]))
+
+
+def test_batch_valid_and_inside_flags_equal_those_of_each_image():
+    generator = AnchorGenerator(strides=[(8, 4), 16], ratios=[0.5, 1.0], scales=[2, 3])
+    featmap_sizes = [(16, 10), (4, 5)]
+    pad_shapes, img_shapes = [(64, 80, 3), (30, 41, 3), (64, 16)], [(60, 80, 3), (30, 37, 3), (50, 10)]
+    batch_flags = generator.batch_valid_flags(featmap_sizes, pad_shapes, device='cpu')
+    anchors = torch.cat(generator.grid_priors(featmap_sizes, device='cpu'))
+    for allowed_border in (-1, 0, 3.5):
+        inside = batch_anchor_inside_flags(anchors, torch.cat(batch_flags, dim=1), img_shapes, allowed_border)
+        for img, (pad_shape, img_shape) in enumerate(zip(pad_shapes, img_shapes)):
+            flags = [  # the per-level reference
+                generator.single_level_valid_flags(
+                    (h, w), (min(math.ceil(pad_shape[0] / stride_h), h), min(math.ceil(pad_shape[1] / stride_w), w)),
+                    4, 'cpu')
+                for (h, w), (stride_w, stride_h) in zip(featmap_sizes, generator.strides)]
+            assert all(torch.equal(batch_level[img], level) for batch_level, level in zip(batch_flags, flags))
+            expected = anchor_inside_flags(anchors, torch.cat(flags), img_shape, allowed_border)
+            assert torch.equal(inside[img], expected)
+    assert not batch_flags[0][1].all() and batch_flags[0][0].all()

@@ -142,3 +142,78 @@ def test_assign_result_add_gt_prepends_self_assignments():
     result.set_extra_property('foo', 3)
     assert result.get_extra_property('foo') == 3 and result.info['foo'] == 3
     assert 'num_gts=2' in repr(result)
+
+
+def _random_boxes(gen, num, size=40):
+    xy = (torch.rand(num, 2, generator=gen) * size).round()
+    return torch.cat([xy, xy + (torch.rand(num, 2, generator=gen) * 20).round()], 1)  # some zero-size
+
+
+def _pad(boxes_list):
+    num_max = max(len(boxes) for boxes in boxes_list)
+    padded = torch.zeros(len(boxes_list), num_max, 4)
+    valid = torch.zeros(len(boxes_list), num_max, dtype=torch.bool)
+    for i, boxes in enumerate(boxes_list):
+        padded[i, :len(boxes)], valid[i, :len(boxes)] = boxes, True
+    return padded, valid
+
+
+BATCH_CASES = [  # (assigner kwargs, gts per image, ignore regions per image)
+    (dict(pos_iou_thr=0.5, neg_iou_thr=0.3, min_pos_iou=0.1), (3, 0, 5), (0, 0, 0)),
+    (dict(pos_iou_thr=0.5, neg_iou_thr=0.3, min_pos_iou=0.1, gt_max_assign_all=False), (2, 4, 1), (0, 0, 0)),
+    (dict(pos_iou_thr=0.4, neg_iou_thr=(0.1, 0.3), match_low_quality=False), (4, 1, 0), (0, 0, 0)),
+    (dict(pos_iou_thr=0.5, neg_iou_thr=0.4, ignore_iof_thr=0.5), (3, 2, 0), (2, 0, 1)),
+    (dict(pos_iou_thr=0.5, neg_iou_thr=0.4, ignore_iof_thr=0.5, ignore_wrt_candidates=False,
+          gt_max_assign_all=False), (1, 3, 2), (1, 2, 0)),
+    (dict(pos_iou_thr=0.5, neg_iou_thr=0.4), (0, 0, 0), (0, 0, 0)),
+]
+
+
+@pytest.mark.parametrize('kwargs,num_gts,num_ignores', BATCH_CASES)
+def test_batch_assign_equals_assign_of_each_image(kwargs, num_gts, num_ignores):
+    gen = torch.Generator().manual_seed(len(str(kwargs)))
+    assigner = MaxIoUAssigner(**kwargs)
+    boxes = torch.stack([_random_boxes(gen, 30) for _ in num_gts])
+    boxes_valid = torch.rand(len(num_gts), 30, generator=gen) > 0.2
+    gts_list = [_random_boxes(gen, n) for n in num_gts]
+    gts_list[0] = torch.cat([gts_list[0], gts_list[0][:1]]) if num_gts[0] else gts_list[0]  # tied GTs
+    ignores_list = [_random_boxes(gen, n) for n in num_ignores]
+    gts, gt_valid = _pad(gts_list)
+    ignores, ignore_valid = _pad(ignores_list)
+    gt_inds, max_overlaps = assigner.batch_assign(boxes, gts, gt_valid, boxes_valid, ignores, ignore_valid)
+    for i in range(len(num_gts)):
+        inside = boxes_valid[i]
+        expected = assigner.assign(boxes[i][inside], gts_list[i], ignores_list[i])
+        assert torch.equal(gt_inds[i][inside], expected.gt_inds)
+        assert torch.equal(max_overlaps[i][inside], expected.max_overlaps)
+        assert (gt_inds[i][~inside] == -1).all()
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_assign_equals_naive_loop_with_zero_gts_ignores_and_neg_range(seed):
+    gen = torch.Generator().manual_seed(seed)
+    kwargs = dict(pos_iou_thr=0.5, neg_iou_thr=[0.3, (0.1, 0.4)][seed % 2], min_pos_iou=0.2,
+                  gt_max_assign_all=seed % 3 == 0, ignore_iof_thr=0.6, match_low_quality=seed != 5)
+    boxes, gts, ignores = _random_boxes(gen, 25), _random_boxes(gen, seed % 4), _random_boxes(gen, 2)
+    labels = torch.arange(len(gts)) + 5
+    result = MaxIoUAssigner(**kwargs).assign(boxes, gts, ignores, labels)
+    overlaps = bbox_overlaps(gts, boxes)
+    overlaps[:, bbox_overlaps(boxes, ignores, mode='iof').max(dim=1).values > 0.6] = -1
+    expected = naive_assign_range(overlaps, kwargs)
+    assert result.gt_inds.tolist() == expected
+    assert result.labels.tolist() == [labels[i - 1].item() if i > 0 else -1 for i in expected]
+
+
+def naive_assign_range(overlaps, kwargs):
+    """naive_assign with a (lo, hi) negative range, and every box negative without GT."""
+    num_gts, num_boxes = overlaps.shape
+    if num_gts == 0:
+        return [0] * num_boxes
+    lo, hi = kwargs['neg_iou_thr'] if isinstance(kwargs['neg_iou_thr'], tuple) else (0, kwargs['neg_iou_thr'])
+    result = naive_assign(overlaps, kwargs['pos_iou_thr'], float('inf'), kwargs['min_pos_iou'],
+                          kwargs['match_low_quality'], kwargs['gt_max_assign_all'])
+    for j in range(num_boxes):
+        best = overlaps[:, j].max().item()
+        if result[j] in (0, -1):
+            result[j] = 0 if lo <= best < hi and best < kwargs['pos_iou_thr'] else -1
+    return result

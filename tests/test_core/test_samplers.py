@@ -149,3 +149,46 @@ def test_sampling_result_random_samples_its_random_assignment():
     assert ((boxes >= 0) & (boxes < 1)).all() and (boxes[:, 2:] >= boxes[:, :2]).all()
     with pytest.raises(TypeError, match='rng must be None, an int or a numpy RandomState'):
         SamplingResult.random(rng='seed')
+
+
+BATCH_GT_INDS = torch.stack([  # image 0: 6 pos, 12 neg; image 1: 1 pos, 14 neg; image 2: only negatives
+    torch.tensor([1, 2, 0, 0, -1, 3, 0, 0, 1, 0, 0, 2, 0, 0, 1, 0, -1, 0, 0, 0]),
+    torch.tensor([0, 0, -1, 0, 0, 0, 2, -1, 0, 0, 0, -1, 0, 0, 0, 0, -1, 0, 0, -1]),
+    torch.zeros(20, dtype=torch.long)])
+
+
+@pytest.mark.parametrize('num,pos_fraction,neg_pos_ub', [(8, 0.5, -1), (8, 0.25, 2), (6, 0.5, 1.5), (100, 0.5, -1)])
+def test_batch_sample_masks_draw_samples_sizes_from_candidates(num, pos_fraction, neg_pos_ub):
+    torch.manual_seed(0)
+    sampler = RandomSampler(num=num, pos_fraction=pos_fraction, neg_pos_ub=neg_pos_ub, add_gt_as_proposals=False)
+    pos_mask, neg_mask = sampler.batch_sample_masks(BATCH_GT_INDS)
+    for gt_inds, pos, neg in zip(BATCH_GT_INDS, pos_mask, neg_mask):
+        num_pos = min(int((gt_inds > 0).sum()), int(num * pos_fraction))
+        num_neg = num - num_pos
+        if neg_pos_ub >= 0:
+            num_neg = min(num_neg, int(neg_pos_ub * max(1, num_pos)))
+        assert int(pos.sum()) == num_pos and int(neg.sum()) == min(num_neg, int((gt_inds == 0).sum()))
+        assert (gt_inds[pos] > 0).all() and (gt_inds[neg] == 0).all()
+        # the same sizes as the per-image sampler
+        result = sampler.sample(AssignResult(3, gt_inds, torch.zeros(20)), boxes_for(20), torch.zeros(3, 4))
+        assert (len(result.pos_inds), len(result.neg_inds)) == (int(pos.sum()), int(neg.sum()))
+    if num == 100:  # nothing dropped: every candidate is taken
+        assert torch.equal(pos_mask, BATCH_GT_INDS > 0) and torch.equal(neg_mask, BATCH_GT_INDS == 0)
+
+
+def test_batch_sample_masks_pick_each_candidate_equally_often():
+    torch.manual_seed(0)
+    sampler = RandomSampler(num=6, pos_fraction=0.5, add_gt_as_proposals=False)
+    gt_inds = BATCH_GT_INDS[:2].repeat(500, 1)
+    pos_mask, neg_mask = sampler.batch_sample_masks(gt_inds)
+    pos_counts, neg_counts = pos_mask.view(500, 2, 20).sum(0), neg_mask.view(500, 2, 20).sum(0)
+    # image 0: 3 of 6 positives (expected 250 each), 3 of 12 negatives (125); image 1: 5 of 14 negatives (~179)
+    assert pos_counts[0][BATCH_GT_INDS[0] > 0].sub(250).abs().max() < 45
+    assert neg_counts[0][BATCH_GT_INDS[0] == 0].sub(125).abs().max() < 35
+    assert neg_counts[1][BATCH_GT_INDS[1] == 0].sub(500 * 5 / 14).abs().max() < 40
+    assert pos_counts[1].sum() == 500
+
+
+def test_pseudo_sampler_batch_masks_keep_every_positive_and_negative():
+    pos_mask, neg_mask = PseudoSampler().batch_sample_masks(BATCH_GT_INDS)
+    assert torch.equal(pos_mask, BATCH_GT_INDS > 0) and torch.equal(neg_mask, BATCH_GT_INDS == 0)

@@ -179,3 +179,21 @@ def test_accuracy_percent_topk_thresh_and_empty():
     assert accuracy(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)).item() == 0.
     with pytest.raises(ValueError, match='maxk'):
         accuracy(pred, target, topk=4)
+
+
+@pytest.mark.parametrize('ignore_index', [-100, 1])
+def test_expand_onehot_labels_matches_a_per_row_loop(ignore_index):
+    from mmdet_lite.models.losses.cross_entropy_loss import _expand_onehot_labels
+    labels = torch.tensor([0, 2, 3, -1, 1, -100, 2, 5])  # 3 = background (C), 5 out of range
+    weights = torch.arange(1., 9.)
+    bin_labels, bin_weights, valid_mask = _expand_onehot_labels(labels, weights, 3, ignore_index)
+    expected_labels = torch.zeros(8, 3, dtype=torch.long)
+    expected_valid = torch.zeros(8, 3)
+    for row, label in enumerate(labels.tolist()):
+        if label >= 0 and label != ignore_index:
+            expected_valid[row] = 1
+            if label < 3:
+                expected_labels[row, label] = 1
+    assert bin_labels.dtype == labels.dtype and torch.equal(bin_labels, expected_labels)
+    assert torch.equal(valid_mask, expected_valid)
+    assert torch.equal(bin_weights, weights[:, None] * expected_valid)

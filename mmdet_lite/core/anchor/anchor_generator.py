@@ -218,17 +218,36 @@ class AnchorGenerator:
             L bool tensors of shape (Hi * Wi * A,); a location (y, x) is valid when
             ``x < ceil(w / stride_w)`` and ``y < ceil(h / stride_h)``.
         """
+        return [flags[0] for flags in self.batch_valid_flags(featmap_sizes, [pad_shape], device)]
+
+    def batch_valid_flags(self,
+                          featmap_sizes: Sequence[Tuple[int, int]],
+                          pad_shapes: Sequence[Sequence[int]],
+                          device: DeviceLike = 'cuda') -> List[torch.Tensor]:
+        """:meth:`valid_flags` of N images at once.
+
+        Args:
+            featmap_sizes: L pairs (Hi, Wi) of the (batch-padded) feature maps.
+            pad_shapes: N shapes (h, w, ...) of the images after their own padding.
+            device: device of the flags.
+
+        Returns:
+            L bool tensors of shape (N, Hi * Wi * A).
+        """
         self._check_levels(featmap_sizes)
-        pad_h, pad_w = pad_shape[:2]
+        valid_sizes = [[(min(math.ceil(pad_h / stride_h), feat_h), min(math.ceil(pad_w / stride_w), feat_w))
+                        for (stride_w, stride_h), (feat_h, feat_w) in zip(self.strides, featmap_sizes)]
+                       for pad_h, pad_w, *_ in pad_shapes]
+        # one non-blocking copy of the host-known sizes (a blocking one would wait for the device)
+        valid_sizes = torch.tensor(valid_sizes, dtype=torch.long).reshape(len(pad_shapes), self.num_levels, 2)
+        valid_sizes = valid_sizes.to(device, non_blocking=True)
         multi_level_flags = []
-        for i in range(self.num_levels):
-            stride_w, stride_h = self.strides[i]
-            feat_h, feat_w = featmap_sizes[i]
-            valid_feat_h = min(int(math.ceil(pad_h / stride_h)), feat_h)
-            valid_feat_w = min(int(math.ceil(pad_w / stride_w)), feat_w)
-            multi_level_flags.append(
-                self.single_level_valid_flags((feat_h, feat_w), (valid_feat_h, valid_feat_w),
-                                              self.num_base_anchors[i], device=device))
+        for i, (feat_h, feat_w) in enumerate(featmap_sizes):
+            valid_y = torch.arange(feat_h, device=device)[None, :] < valid_sizes[:, i, 0:1]
+            valid_x = torch.arange(feat_w, device=device)[None, :] < valid_sizes[:, i, 1:2]
+            valid = valid_y[:, :, None] & valid_x[:, None, :]  # (N, Hi, Wi)
+            valid = valid[..., None].expand(-1, -1, -1, self.num_base_anchors[i])
+            multi_level_flags.append(valid.reshape(len(pad_shapes), -1))
         return multi_level_flags
 
     def single_level_valid_flags(self,

@@ -48,6 +48,33 @@ def anchor_inside_flags(flat_anchors: torch.Tensor,
             & (flat_anchors[:, 3] < img_h + allowed_border))
 
 
+def batch_anchor_inside_flags(anchors: torch.Tensor,
+                              valid_flags: torch.Tensor,
+                              img_shapes: Sequence[Sequence[int]],
+                              allowed_border: float = 0) -> torch.Tensor:
+    """:func:`anchor_inside_flags` of N images at once.
+
+    Args:
+        anchors: (R, 4) anchors shared by the images, or (N, R, 4) per image.
+        valid_flags: (N, R) bool.
+        img_shapes: N shapes (h, w, ...) of the resized, unpadded images.
+        allowed_border: as in :func:`anchor_inside_flags`.
+
+    Returns:
+        (N, R) bool.
+    """
+    if allowed_border < 0:
+        return valid_flags
+    bounds = [[-allowed_border, -allowed_border, img_shape[1] + allowed_border, img_shape[0] + allowed_border]
+              for img_shape in img_shapes]
+    # rounded to the anchors' dtype like a Python scalar in a comparison; one non-blocking copy
+    bounds = torch.tensor(bounds, dtype=anchors.dtype).to(anchors.device, non_blocking=True)[:, None, :]
+    anchors = anchors if anchors.dim() == 3 else anchors[None]
+    return (valid_flags
+            & (anchors[..., 0] >= bounds[..., 0]) & (anchors[..., 1] >= bounds[..., 1])
+            & (anchors[..., 2] < bounds[..., 2]) & (anchors[..., 3] < bounds[..., 3]))
+
+
 def calc_region(bboxes: torch.Tensor, ratio: float, featmap_size: Optional[Sequence[int]] = None) -> torch.Tensor:
     """Central part of boxes on a feature grid (MMDetection's ``calc_region``, for G boxes at once).
 

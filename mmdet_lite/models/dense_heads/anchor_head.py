@@ -8,9 +8,11 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+from torch.nn.utils.rnn import pad_sequence
 
-from ...core.anchor import anchor_inside_flags, build_prior_generator, images_to_levels
-from ...core.bbox import build_assigner, build_bbox_coder, build_sampler
+from ...core.anchor import anchor_inside_flags, batch_anchor_inside_flags, build_prior_generator, images_to_levels
+from ...core.bbox import (MaxIoUAssigner, PseudoSampler, RandomSampler, build_assigner, build_bbox_coder,
+                          build_sampler)
 from ...core.fp16 import force_fp32
 from ...core.post_processing import multiclass_nms
 from ...core.utils import multi_apply, unmap
@@ -100,10 +102,9 @@ class AnchorHead(BaseDenseHead):
         """
         multi_level_anchors = self.prior_generator.grid_priors(featmap_sizes, device=device)
         anchor_list = [multi_level_anchors for _ in img_metas]
-        valid_flag_list = [
-            self.prior_generator.valid_flags(featmap_sizes, img_meta['pad_shape'], device)
-            for img_meta in img_metas
-        ]
+        pad_shapes = [img_meta['pad_shape'] for img_meta in img_metas]
+        mlvl_flags = self.prior_generator.batch_valid_flags(featmap_sizes, pad_shapes, device)
+        valid_flag_list = [list(img_flags) for img_flags in zip(*[level_flags.unbind(0) for level_flags in mlvl_flags])]
         return anchor_list, valid_flag_list
 
     def _get_targets_single(self,
@@ -178,14 +179,24 @@ class AnchorHead(BaseDenseHead):
 
         Returns:
             labels_list, label_weights_list, bbox_targets_list, bbox_weights_list (each L tensors),
-            num_total_pos, num_total_neg (sum over images of max(count, 1), as in MMDetection),
-            and the N sampling results when ``return_sampling_results``.
+            num_total_pos, num_total_neg (sum over images of max(count, 1), as in MMDetection; 0-dim
+            tensors on the batched path), and the N sampling results when ``return_sampling_results``.
+
+        With a ``MaxIoUAssigner`` and a ``RandomSampler``/``PseudoSampler`` (every RPN), no sampling results
+        and ``unmap_outputs``, all images go through :meth:`_get_targets_batched` at once.
         """
         num_imgs = len(img_metas)
         if len(anchor_list) != num_imgs or len(valid_flag_list) != num_imgs:
             raise ValueError(f'anchor_list ({len(anchor_list)}) and valid_flag_list ({len(valid_flag_list)}) '
                              f'must have one entry per image ({num_imgs})')
         num_level_anchors = [anchors.size(0) for anchors in anchor_list[0]]
+        if unmap_outputs and not return_sampling_results and self._batched_targets_apply(gt_bboxes_list):
+            # images sharing one anchor list (the usual case) need no stacked copy
+            shared = all(anchors is anchor_list[0] for anchors in anchor_list)
+            anchors = torch.cat(anchor_list[0]) if shared else torch.stack([torch.cat(a) for a in anchor_list])
+            valid_flags = torch.stack([torch.cat(flags) for flags in valid_flag_list])
+            return self._get_targets_batched(anchors, valid_flags, num_level_anchors, gt_bboxes_list, img_metas,
+                                             gt_bboxes_ignore_list, gt_labels_list)
         concat_anchor_list = [torch.cat(anchors) for anchors in anchor_list]
         concat_valid_flag_list = [torch.cat(flags) for flags in valid_flag_list]
         if gt_bboxes_ignore_list is None:
@@ -206,6 +217,81 @@ class AnchorHead(BaseDenseHead):
         if return_sampling_results:
             res = res + (sampling_results_list, )
         return res
+
+    def _batched_targets_apply(self, gt_bboxes_list: Sequence[torch.Tensor]) -> bool:
+        """Whether :meth:`_get_targets_batched` gives this head's targets (exactly the assigner and sampler
+        classes it reimplements, no overridden per-image targets, no ground truths added as proposals)."""
+        sampler = getattr(self, 'sampler', None)
+        assigner = getattr(self, 'assigner', None)
+        if type(assigner) is not MaxIoUAssigner or type(sampler) not in (RandomSampler, PseudoSampler):
+            return False
+        if type(self)._get_targets_single is not AnchorHead._get_targets_single:
+            return False
+        if getattr(sampler, 'add_gt_as_proposals', False):
+            return False
+        max_gts = max((gt_bboxes.size(0) for gt_bboxes in gt_bboxes_list), default=0)
+        return not (assigner.gpu_assign_thr > 0 and max_gts > assigner.gpu_assign_thr)
+
+    def _get_targets_batched(self,
+                             anchors: torch.Tensor,
+                             valid_flags: torch.Tensor,
+                             num_level_anchors: List[int],
+                             gt_bboxes_list: List[torch.Tensor],
+                             img_metas: List[dict],
+                             gt_bboxes_ignore_list: Optional[List[Optional[torch.Tensor]]] = None,
+                             gt_labels_list: Optional[List[torch.Tensor]] = None) -> tuple:
+        """:meth:`get_targets` of all N images in one computation, without host-device syncs.
+
+        Ground truths are padded to the largest count G; every anchor is assigned (outside ones are left
+        out of the matching), sampled by masks, and its deltas to its ground truth kept where positive.
+
+        Args:
+            anchors: (R, 4) anchors shared by the images, or (N, R, 4).
+            valid_flags: (N, R) bool.
+            num_level_anchors: L counts Rl summing to R.
+
+        Returns:
+            As :meth:`get_targets` (num_total_pos, num_total_neg as 0-dim long tensors).
+        """
+        num_imgs, num_anchors = valid_flags.shape
+        device = valid_flags.device
+        batch_anchors = anchors.expand(num_imgs, num_anchors, 4)
+        inside_flags = batch_anchor_inside_flags(anchors, valid_flags, [meta['img_shape'] for meta in img_metas],
+                                                 self.train_cfg['allowed_border'])
+        gt_bboxes, gt_valid = _pad_boxes(gt_bboxes_list, device)
+        gt_bboxes_ignore, ignore_valid = None, None
+        if gt_bboxes_ignore_list is not None and any(ignore is not None for ignore in gt_bboxes_ignore_list):
+            gt_bboxes_ignore, ignore_valid = _pad_boxes(
+                [gt_bboxes.new_zeros((0, 4)) if ignore is None else ignore for ignore in gt_bboxes_ignore_list],
+                device)
+        gt_inds, _ = self.assigner.batch_assign(batch_anchors, gt_bboxes, gt_valid, inside_flags,
+                                                gt_bboxes_ignore, ignore_valid)
+        pos_mask, neg_mask = self.sampler.batch_sample_masks(gt_inds)
+
+        labels = torch.full((num_imgs, num_anchors), self.num_classes, dtype=torch.long, device=device)
+        bbox_targets = batch_anchors.new_zeros((num_imgs, num_anchors, 4))
+        if gt_bboxes.size(1) > 0:  # a shape check: with no ground truth at all there is no positive
+            # row of each anchor's ground truth in the flattened (N * G, 4) padding (row 0 of its image if none)
+            num_max_gts = gt_bboxes.size(1)
+            assigned = (gt_inds - 1).clamp(min=0)
+            flat_assigned = assigned + torch.arange(num_imgs, device=device)[:, None] * num_max_gts
+            matched_gt = gt_bboxes.to(batch_anchors.dtype).view(-1, 4)[flat_assigned]
+            pos_targets = matched_gt if self.reg_decoded_bbox else self.bbox_coder.encode(batch_anchors, matched_gt)
+            bbox_targets = torch.where(pos_mask[..., None], pos_targets.to(bbox_targets.dtype), bbox_targets)
+            if gt_labels_list is None or gt_labels_list[0] is None:
+                pos_labels = torch.zeros_like(labels)  # RPN: one foreground class
+            else:
+                pos_labels = pad_sequence([gt_labels.long() for gt_labels in gt_labels_list], batch_first=True)
+                pos_labels = pos_labels.view(-1)[flat_assigned]
+            labels = torch.where(pos_mask, pos_labels, labels)
+        bbox_weights = pos_mask[..., None].expand(-1, -1, 4).to(bbox_targets.dtype)
+        pos_weight = self.train_cfg['pos_weight']
+        label_weights = torch.where(pos_mask, 1.0 if pos_weight <= 0 else float(pos_weight), neg_mask.float())
+        num_total_pos = pos_mask.sum(dim=1).clamp(min=1).sum()
+        num_total_neg = neg_mask.sum(dim=1).clamp(min=1).sum()
+        return (list(labels.split(num_level_anchors, dim=1)), list(label_weights.split(num_level_anchors, dim=1)),
+                list(bbox_targets.split(num_level_anchors, dim=1)), list(bbox_weights.split(num_level_anchors, dim=1)),
+                num_total_pos, num_total_neg)
 
     # ------------------------------------------------------------------ losses
     def loss_single(self, cls_score: torch.Tensor, bbox_pred: torch.Tensor, anchors: torch.Tensor,
@@ -244,15 +330,27 @@ class AnchorHead(BaseDenseHead):
             raise ValueError(f'got {len(featmap_sizes)} levels of scores, expected '
                              f'{self.prior_generator.num_levels}')
         device = cls_scores[0].device
-        anchor_list, valid_flag_list = self.get_anchors(featmap_sizes, img_metas, device=device)
-        label_channels = self.cls_out_channels if self.use_sigmoid_cls else 1
+        if type(self).get_targets is AnchorHead.get_targets and self._batched_targets_apply(gt_bboxes):
+            # the anchors and valid flags of all images as two tensors: no per-image lists to stack
+            mlvl_anchors = self.prior_generator.grid_priors(featmap_sizes, device=device)
+            num_level_anchors = [anchors.size(0) for anchors in mlvl_anchors]
+            pad_shapes = [img_meta['pad_shape'] for img_meta in img_metas]
+            valid_flags = torch.cat(self.prior_generator.batch_valid_flags(featmap_sizes, pad_shapes, device), dim=1)
+            flat_anchors = torch.cat(mlvl_anchors)
+            targets = self._get_targets_batched(flat_anchors, valid_flags, num_level_anchors, gt_bboxes, img_metas,
+                                                gt_bboxes_ignore, gt_labels)
+            all_anchors = flat_anchors.expand(len(img_metas), -1, -1)
+        else:
+            anchor_list, valid_flag_list = self.get_anchors(featmap_sizes, img_metas, device=device)
+            label_channels = self.cls_out_channels if self.use_sigmoid_cls else 1
+            targets = self.get_targets(anchor_list, valid_flag_list, gt_bboxes, img_metas,
+                                       gt_bboxes_ignore_list=gt_bboxes_ignore, gt_labels_list=gt_labels,
+                                       label_channels=label_channels)
+            num_level_anchors = [anchors.size(0) for anchors in anchor_list[0]]
+            all_anchors = torch.stack([torch.cat(anchors) for anchors in anchor_list])
         (labels_list, label_weights_list, bbox_targets_list, bbox_weights_list, num_total_pos,
-         num_total_neg) = self.get_targets(anchor_list, valid_flag_list, gt_bboxes, img_metas,
-                                           gt_bboxes_ignore_list=gt_bboxes_ignore, gt_labels_list=gt_labels,
-                                           label_channels=label_channels)
+         num_total_neg) = targets
         num_total_samples = num_total_pos + num_total_neg if self.sampling else num_total_pos
-        num_level_anchors = [anchors.size(0) for anchors in anchor_list[0]]
-        all_anchors = torch.stack([torch.cat(anchors) for anchors in anchor_list])
         anchors_per_level = list(torch.split(all_anchors, num_level_anchors, dim=1))
         losses_cls, losses_bbox = multi_apply(self.loss_single, cls_scores, bbox_preds, anchors_per_level,
                                               labels_list, label_weights_list, bbox_targets_list,
@@ -301,3 +399,13 @@ class AnchorHead(BaseDenseHead):
                 continue
             result_list.append(multiclass_nms(bboxes, scores, cfg['score_thr'], cfg['nms'], cfg['max_per_img']))
         return result_list
+
+
+def _pad_boxes(boxes_list: Sequence[torch.Tensor], device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """N tensors (Gi, 4) -> (N, G, 4) zero-padded, G = max(Gi), and the (N, G) bool mask of the real rows."""
+    counts = [boxes.size(0) for boxes in boxes_list]
+    num_max = max(counts, default=0)
+    # built from host-known sizes and copied without blocking: no device read
+    valid = (torch.arange(num_max)[None, :] < torch.tensor(counts)[:, None]).to(device, non_blocking=True)
+    padded = pad_sequence([boxes.reshape(-1, boxes.size(-1))[:, :4] for boxes in boxes_list], batch_first=True)
+    return padded.reshape(len(boxes_list), num_max, 4), valid

@@ -46,10 +46,10 @@ def _expand_onehot_labels(labels: torch.Tensor, label_weights: Optional[torch.Te
     Returns the one-hot labels, their (N, C) weights, and the (N, C) float valid mask: rows with
     a negative or ``ignore_index`` label are invalid and get zero weight.
     """
-    bin_labels = labels.new_zeros((labels.size(0), label_channels))
     valid_mask = (labels >= 0) & (labels != ignore_index)
-    inds = torch.nonzero(valid_mask & (labels < label_channels), as_tuple=False).view(-1)
-    bin_labels[inds, labels[inds]] = 1
+    # compare with every class instead of scattering at nonzero() rows: no host-device sync
+    classes = torch.arange(label_channels, device=labels.device)
+    bin_labels = ((labels[:, None] == classes[None, :]) & valid_mask[:, None]).to(labels.dtype)
     valid_mask = valid_mask.view(-1, 1).expand(labels.size(0), label_channels).float()
     if label_weights is None:
         bin_label_weights = valid_mask

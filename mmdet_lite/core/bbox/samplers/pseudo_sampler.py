@@ -1,5 +1,5 @@
 """A sampler that keeps every positive and negative (for heads that weight all anchors)."""
-from typing import Any
+from typing import Any, Tuple
 
 import torch
 
@@ -29,3 +29,7 @@ class PseudoSampler(BaseSampler):
         neg_inds = torch.nonzero(assign_result.gt_inds == 0, as_tuple=False).view(-1).unique()
         gt_flags = bboxes.new_zeros(bboxes.shape[0], dtype=torch.uint8)
         return SamplingResult(pos_inds, neg_inds, bboxes, gt_bboxes, assign_result, gt_flags)
+
+    def batch_sample_masks(self, gt_inds: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(B, R) assignments -> (B, R) bool masks of all positives (> 0) and all negatives (== 0)."""
+        return gt_inds > 0, gt_inds == 0

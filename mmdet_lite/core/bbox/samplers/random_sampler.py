@@ -1,5 +1,5 @@
 """Uniformly random sampling of positives and negatives."""
-from typing import Any, Union
+from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -61,3 +61,38 @@ class RandomSampler(BaseSampler):
                     **kwargs: Any) -> torch.Tensor:
         """Randomly pick at most ``num_expected`` negative indices."""
         return self._sample_with_mask(assign_result.gt_inds == 0, num_expected)
+
+    def batch_sample_masks(self, gt_inds: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Sample B images at once without a host-device sync (no ground truths added as proposals).
+
+        Args:
+            gt_inds: (B, R) assignments (> 0 positive, 0 negative, < 0 ignored).
+
+        Returns:
+            pos_mask, neg_mask (B, R) bool: per image a uniformly random subset of
+            ``min(#pos, int(num * pos_fraction))`` positives and ``min(#neg, num_expected_neg)``
+            negatives, the sizes ``sample`` draws. The random keys come from the generator of
+            ``gt_inds``' device (``torch.manual_seed`` seeds it too).
+        """
+        num_bboxes = gt_inds.size(1)
+        # the k smallest of i.i.d. uniform keys pick a uniform k-subset; pos and neg share keys (disjoint sets)
+        keys = torch.rand(gt_inds.shape, device=gt_inds.device)
+        pos_mask = self._smallest_keys(keys, gt_inds > 0, min(int(self.num * self.pos_fraction), num_bboxes))
+        num_pos = pos_mask.sum(dim=1)
+        num_expected_neg = self.num - num_pos
+        if self.neg_pos_ub >= 0:
+            neg_upper_bound = (num_pos.clamp(min=1).double() * self.neg_pos_ub).floor().long()
+            num_expected_neg = torch.minimum(num_expected_neg, neg_upper_bound)
+        neg_mask = self._smallest_keys(keys, gt_inds == 0, min(self.num, num_bboxes), num_expected_neg)
+        return pos_mask, neg_mask
+
+    @staticmethod
+    def _smallest_keys(keys: torch.Tensor, candidates: torch.Tensor, max_num: int,
+                       num: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(B, R) mask of the ``max_num`` (or (B,) ``num`` <= max_num) candidates of smallest key per row."""
+        masked_keys = keys.masked_fill(~candidates, 2.0)  # keys are < 1: non-candidates sort last
+        top_keys, top_inds = masked_keys.topk(max_num, dim=1, largest=False, sorted=True)
+        picked = top_keys < 2.0
+        if num is not None:
+            picked = picked & (torch.arange(max_num, device=keys.device)[None, :] < num[:, None])
+        return torch.zeros_like(candidates).scatter_(1, top_inds, picked)
