@@ -144,23 +144,23 @@ class RPNHead(AnchorHead):
                            num_levels: int,
                            cfg,
                            scale_factors: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
-        """Size filter, NMS per image and level, and each image's best ``max_per_img``, for all images
-        at once (``nms_images_at_once``): the same boxes, in the same order, as MMDetection's
-        ``batched_nms`` of each image keyed by level.
+        """Size filter, NMS per image and level, and each image's best ``max_per_img``: the same boxes,
+        in the same order, as MMDetection's ``batched_nms`` of each image keyed by level.
 
-        Boxes with a side ``<= min_bbox_size`` (when it is >= 0) get score -inf instead of being
-        removed: they sort after every valid box of their image and level, so they suppress none of
-        them, and are cut when the kept boxes are split per image (the split's sizes are the only
-        values read back to the host). Ties in score keep the candidate order where the NMS kernel's
-        sort is stable (torchvision's CPU kernel is). NMS separates its groups by shifting them
-        ``group * (max coordinate + 1)`` apart; the shifted coordinates round differently for a
-        different max or group count (one call for all images), which can flip a decision only for
-        an IoU within float32 rounding of the threshold.
+        With ``nms_images_at_once``, one NMS call covers all images, keyed by ``image * L + level``;
+        boxes with a side ``<= min_bbox_size`` (when it is >= 0) stay in it with score -inf: they sort
+        after every valid box of their group, so they suppress none, and are cut when the kept boxes
+        are split per image. The split's sizes are the only values read back to the host (one
+        ``tolist``; torchvision's CUDA NMS itself reads back once per call). Ties in score keep the
+        candidate order where the NMS kernel's sort is stable (torchvision's CPU kernel is). NMS
+        separates its groups by shifting them ``group * (max coordinate + 1)`` apart; the shifted
+        coordinates of one call for all images round differently from those of one call per image,
+        which can change a decision only for an IoU within float32 rounding of the threshold.
 
         Args:
             scores: (N, K) objectness of each image's K candidates.
             proposals: (N, K, 4) decoded candidates.
-            level_ids: (K,) level of each candidate, in [0, num_levels).
+            level_ids: (K,) level of each candidate, in [0, num_levels) (L = num_levels).
             scale_factors: (N, 4) divisors of each image's kept boxes (``rescale``), or None.
 
         Returns:
@@ -194,11 +194,16 @@ class RPNHead(AnchorHead):
             group_ids = (img_ids * num_levels + level_ids).expand(num_imgs, num_cands)
             dets, keep = batched_nms(proposals.reshape(-1, 4), scores.reshape(-1), group_ids.reshape(-1),
                                      nms_cfg)
-        else:
-            per_img = [batched_nms(img_proposals, img_scores, level_ids.expand(num_cands), nms_cfg)
-                       for img_proposals, img_scores in zip(proposals, scores)]
-            dets = torch.cat([img_dets for img_dets, _ in per_img])
-            keep = torch.cat([img_keep + img_id * num_cands for img_id, (_, img_keep) in enumerate(per_img)])
+        else:  # only the valid boxes: the -inf ones would cost NMS time, and a CPU has no sync to avoid
+            level_ids = level_ids.expand(num_cands)
+            all_dets, all_keep = [], []
+            for img_id in range(num_imgs):
+                inds = valid[img_id].nonzero().view(-1)
+                img_dets, img_keep = batched_nms(proposals[img_id, inds], scores[img_id, inds], level_ids[inds],
+                                                 nms_cfg)
+                all_dets.append(img_dets)
+                all_keep.append(inds[img_keep] + img_id * num_cands)
+            dets, keep = torch.cat(all_dets), torch.cat(all_keep)
         # kept boxes grouped by image, each image's in NMS (= score) order, valid ones first
         kept_img_ids, order = torch.sort(keep // num_cands, stable=True)
         dets, keep = dets[order], keep[order]
