@@ -139,3 +139,13 @@ def test_legacy_decode_batched_with_per_image_shapes_equals_per_image_decode():
         assert torch.equal(batched[img_id], coder.decode(rois[img_id], deltas[img_id], max_shape=shape))
     with pytest.raises(ValueError, match='per-image max_shape'):
         coder.decode(rois, deltas, max_shape=torch.tensor([[50, 70]] * 3))
+
+
+@pytest.mark.parametrize('images_at_once', [True, False])
+def test_no_valid_box_in_any_image_gives_empty_proposals(images_at_once):
+    head = _head()
+    head.nms_images_at_once = images_at_once
+    cls_scores, bbox_preds, img_metas = _inputs(seed=5)
+    cfg = dict(nms_pre=20, max_per_img=10, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=100)
+    results = head.get_bboxes(cls_scores, bbox_preds, img_metas=img_metas, cfg=cfg)
+    assert [dets.shape for dets in results] == [(0, 5)] * 3

@@ -207,9 +207,9 @@ class RPNHead(AnchorHead):
         # kept boxes grouped by image, each image's in NMS (= score) order, valid ones first
         kept_img_ids, order = torch.sort(keep // num_cands, stable=True)
         dets, keep = dets[order], keep[order]
-        num_kept = torch.bincount(kept_img_ids, minlength=num_imgs)
-        num_valid = torch.zeros_like(num_kept).index_add_(0, kept_img_ids, valid.reshape(-1)[keep].long())
-        starts = num_kept.cumsum(0) - num_kept
+        # searchsorted and index_add_, not bincount, which reads its input's max back on a GPU
+        starts = torch.searchsorted(kept_img_ids, torch.arange(num_imgs, device=keep.device))
+        num_valid = torch.zeros_like(starts).index_add_(0, kept_img_ids, valid.reshape(-1)[keep].long())
         if scale_factors is not None:
             dets = torch.cat([dets[:, :4] / scale_factors[kept_img_ids], dets[:, 4:]], dim=1)
         starts, num_dets = torch.stack([starts, num_valid.clamp(max=max_per_img)]).tolist()
