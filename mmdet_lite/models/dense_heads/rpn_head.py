@@ -2,7 +2,7 @@
 
 Training reuses ``AnchorHead``'s targets and losses (one foreground class, losses renamed to
 ``loss_rpn_cls``/``loss_rpn_bbox``). Proposals: per level the top ``nms_pre`` scores, levels concatenated,
-decoding, size filter and one NMS keyed by image and level, all batched over images.
+decoding, size filter and NMS keyed by image and level, all batched over images (one NMS call on a GPU).
 
 Symbols as in ``anchor_head``: N images, L levels, A anchors per location, K kept candidates per image.
 """
