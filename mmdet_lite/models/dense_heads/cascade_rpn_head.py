@@ -304,13 +304,13 @@ class StageCascadeRPNHead(RPNHead):
     def get_bboxes(self, anchor_list, cls_scores, bbox_preds, img_metas, cfg=None,
                    rescale: bool = False) -> List[torch.Tensor]:  # type: ignore[override]
         """Proposals (k, 5) per image: per level the top ``nms_pre`` scores, decoding, size filter and NMS
-        keyed by level, at most ``max_per_img`` (``RPNHead._bbox_post_process``). ``rescale`` is not
-        applied, as in 2.28."""
+        keyed by level, at most ``max_per_img`` (``RPNHead._bbox_post_process``, one call for all images).
+        ``rescale`` is not applied, as in 2.28."""
         cfg = self.test_cfg if cfg is None else cfg
         if len(cls_scores) != len(bbox_preds):
             raise ValueError(f'{len(cls_scores)} score levels but {len(bbox_preds)} delta levels')
         nms_pre = cfg.get('nms_pre', -1)
-        result_list = []
+        img_scores, img_proposals = [], []
         for img_id, img_meta in enumerate(img_metas):
             mlvl_scores, mlvl_deltas, mlvl_anchors, mlvl_ids = [], [], [], []
             for level, (cls_score, bbox_pred) in enumerate(zip(cls_scores, bbox_preds)):
@@ -331,8 +331,11 @@ class StageCascadeRPNHead(RPNHead):
                 mlvl_ids.append(torch.full_like(scores, level, dtype=torch.long))
             proposals = self.bbox_coder.decode(torch.cat(mlvl_anchors), torch.cat(mlvl_deltas),
                                                max_shape=img_meta['img_shape'])
-            result_list.append(self._bbox_post_process(torch.cat(mlvl_scores), proposals, torch.cat(mlvl_ids), cfg))
-        return result_list
+            img_scores.append(torch.cat(mlvl_scores))
+            img_proposals.append(proposals)
+        # every image keeps the same number of candidates per level, so the level ids are shared
+        return self._bbox_post_process(torch.stack(img_scores), torch.stack(img_proposals), torch.cat(mlvl_ids),
+                                       len(cls_scores), cfg)
 
 
 @HEADS.register_module()

@@ -1,13 +1,14 @@
 """Region Proposal Network head (MMDetection 2.x ``RPNHead``).
 
 Training reuses ``AnchorHead``'s targets and losses (one foreground class, losses renamed to
-``loss_rpn_cls``/``loss_rpn_bbox``). Proposals: per level the top ``nms_pre`` scores (batched over images),
-levels concatenated, then per image decode, size filter and NMS keyed by level.
+``loss_rpn_cls``/``loss_rpn_bbox``). Proposals: per level the top ``nms_pre`` scores, levels concatenated,
+decoding, size filter and NMS keyed by image and level, all batched over images (one NMS call on a GPU).
 
 Symbols as in ``anchor_head``: N images, L levels, A anchors per location, K kept candidates per image.
 """
 from typing import List, Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -23,7 +24,14 @@ from .anchor_head import AnchorHead
 
 @HEADS.register_module()
 class RPNHead(AnchorHead):
-    """``rpn_conv`` (3x3, ReLU) then ``rpn_cls`` (A*C channels) and ``rpn_reg`` (A*4 channels)."""
+    """``rpn_conv`` (3x3, ReLU) then ``rpn_cls`` (A*C channels) and ``rpn_reg`` (A*4 channels).
+
+    ``nms_images_at_once``: proposals of all images go through one NMS call (True) or one call per image
+    (False); None picks one call on accelerators, where each call waits for its result on the host, and
+    one per image on a CPU, where nothing waits and a call's work grows with the square of its boxes.
+    """
+
+    nms_images_at_once: Optional[bool] = None
 
     def __init__(self,
                  in_channels: int,
@@ -82,18 +90,33 @@ class RPNHead(AnchorHead):
                    with_nms: bool = True) -> List[torch.Tensor]:
         """Proposals per image, ``(k, 5)`` = x1, y1, x2, y2, score sorted by score (``(0, 5)`` if none).
 
-        Predictions are detached. Boxes are in the resized image (``rescale`` divides by ``scale_factor``).
+        All images and levels at once: per level the top ``nms_pre`` scores, levels concatenated, one
+        decode with each image's clip shape, then :meth:`_bbox_post_process`. Predictions are detached.
+        Boxes are in the resized image (``rescale`` divides by ``scale_factor``).
         """
         if len(cls_scores) != len(bbox_preds):
             raise ValueError(f'{len(cls_scores)} score levels but {len(bbox_preds)} delta levels')
         if img_metas is None or len(img_metas) != cls_scores[0].size(0):
             raise ValueError(f'img_metas must have one dict per image ({cls_scores[0].size(0)})')
         cfg = self.test_cfg if cfg is None else cfg
-        num_imgs = cls_scores[0].size(0)
         featmap_sizes = [featmap.size()[-2:] for featmap in cls_scores]
         mlvl_priors = self.prior_generator.grid_priors(featmap_sizes, dtype=cls_scores[0].dtype,
                                                        device=cls_scores[0].device)
-        nms_pre = cfg.get('nms_pre', -1)
+        scores, deltas, anchors, level_ids = self._topk_per_level(cls_scores, bbox_preds, mlvl_priors,
+                                                                  cfg.get('nms_pre', -1))
+        img_shapes = scores.new_tensor([img_meta['img_shape'][:2] for img_meta in img_metas])
+        proposals = self.bbox_coder.decode(anchors, deltas, max_shape=img_shapes)
+        scale_factors = None
+        if rescale:
+            scale_factors = scores.new_tensor(np.array([img_meta['scale_factor'] for img_meta in img_metas]))
+            scale_factors = scale_factors.reshape(len(img_metas), -1)
+        return self._bbox_post_process(scores, proposals, level_ids, len(cls_scores), cfg, scale_factors)
+
+    def _topk_per_level(self, cls_scores: List[torch.Tensor], bbox_preds: List[torch.Tensor],
+                        mlvl_priors: List[torch.Tensor], nms_pre: int):
+        """Each level's top ``nms_pre`` candidates of every image (all of a level with fewer), levels
+        concatenated: scores (N, K), deltas (N, K, 4), anchors (N, K, 4), level_ids (K,)."""
+        num_imgs = cls_scores[0].size(0)
         mlvl_scores, mlvl_deltas, mlvl_anchors, mlvl_ids = [], [], [], []
         for level, (cls_score, bbox_pred, priors) in enumerate(zip(cls_scores, bbox_preds, mlvl_priors)):
             cls_score = cls_score.detach().permute(0, 2, 3, 1)
@@ -110,36 +133,87 @@ class RPNHead(AnchorHead):
             mlvl_scores.append(scores)
             mlvl_deltas.append(deltas)
             mlvl_anchors.append(anchors)
-            mlvl_ids.append(torch.full_like(scores, level, dtype=torch.long))
-        scores = torch.cat(mlvl_scores, dim=1)
-        deltas = torch.cat(mlvl_deltas, dim=1)
-        anchors = torch.cat(mlvl_anchors, dim=1)
-        level_ids = torch.cat(mlvl_ids, dim=1)
+            mlvl_ids.append(torch.full((scores.size(1), ), level, dtype=torch.long, device=scores.device))
+        return (torch.cat(mlvl_scores, dim=1), torch.cat(mlvl_deltas, dim=1), torch.cat(mlvl_anchors, dim=1),
+                torch.cat(mlvl_ids))
 
-        result_list = []
-        for img_id, img_meta in enumerate(img_metas):
-            proposals = self.bbox_coder.decode(anchors[img_id], deltas[img_id], max_shape=img_meta['img_shape'])
-            dets = self._bbox_post_process(scores[img_id], proposals, level_ids[img_id], cfg)
-            if rescale and dets.numel() > 0:
-                dets[:, :4] = dets[:, :4] / dets.new_tensor(img_meta['scale_factor'])
-            result_list.append(dets)
-        return result_list
+    def _bbox_post_process(self,
+                           scores: torch.Tensor,
+                           proposals: torch.Tensor,
+                           level_ids: torch.Tensor,
+                           num_levels: int,
+                           cfg,
+                           scale_factors: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
+        """Size filter, NMS per image and level, and each image's best ``max_per_img``: the same boxes,
+        in the same order, as MMDetection's ``batched_nms`` of each image keyed by level.
 
-    def _bbox_post_process(self, scores: torch.Tensor, proposals: torch.Tensor, level_ids: torch.Tensor,
-                           cfg) -> torch.Tensor:
-        """Size filter and per-level NMS of one image: scores (K,), proposals (K, 4), level_ids (K,)
-        -> (k, 5) sorted by score, at most ``max_per_img``."""
+        With ``nms_images_at_once``, one NMS call covers all images, keyed by ``image * L + level``;
+        boxes with a side ``<= min_bbox_size`` (when it is >= 0) stay in it with score -inf: they sort
+        after every valid box of their group, so they suppress none, and are cut when the kept boxes
+        are split per image. The split's sizes are the only values read back to the host (one
+        ``tolist``; torchvision's CUDA NMS itself reads back once per call). Ties in score keep the
+        candidate order where the NMS kernel's sort is stable (torchvision's CPU kernel is). NMS
+        separates its groups by shifting them ``group * (max coordinate + 1)`` apart; the shifted
+        coordinates of one call for all images round differently from those of one call per image,
+        which can change a decision only for an IoU within float32 rounding of the threshold.
+
+        Args:
+            scores: (N, K) objectness of each image's K candidates.
+            proposals: (N, K, 4) decoded candidates.
+            level_ids: (K,) level of each candidate, in [0, num_levels) (L = num_levels).
+            scale_factors: (N, 4) divisors of each image's kept boxes (``rescale``), or None.
+
+        Returns:
+            N tensors (k_i, 5) = x1, y1, x2, y2, score sorted by score, k_i <= ``max_per_img``.
+        """
+        num_imgs, num_cands = scores.shape
+        nms_cfg = dict(cfg['nms'])
+        max_per_img = cfg['max_per_img']
+        if max_per_img <= 0:
+            raise ValueError(f'max_per_img must be positive, got {max_per_img}')
+        # the per-image NMS options act per image here: its max_num caps each image, class_agnostic
+        # merges an image's levels but never two images
+        max_num = nms_cfg.pop('max_num', -1)
+        max_per_img = min(max_per_img, max_num) if max_num > 0 else max_per_img
+        level_agnostic = nms_cfg.pop('class_agnostic', False)
         min_bbox_size = cfg.get('min_bbox_size', -1)
         if min_bbox_size >= 0:
-            widths = proposals[:, 2] - proposals[:, 0]
-            heights = proposals[:, 3] - proposals[:, 1]
-            valid_mask = (widths > min_bbox_size) & (heights > min_bbox_size)
-            if not valid_mask.all():
-                proposals, scores, level_ids = proposals[valid_mask], scores[valid_mask], level_ids[valid_mask]
-        if proposals.numel() == 0:
-            return proposals.new_zeros(0, 5)
-        dets, _ = batched_nms(proposals, scores, level_ids, cfg['nms'])
-        return dets[:cfg['max_per_img']]
+            valid = ((proposals[..., 2] - proposals[..., 0] > min_bbox_size)
+                     & (proposals[..., 3] - proposals[..., 1] > min_bbox_size))
+            scores = scores.masked_fill(~valid, float('-inf'))
+        else:
+            valid = torch.ones_like(scores, dtype=torch.bool)
+        # NMS never splits into one call per group (each reads back to the host)
+        nms_cfg['split_thr'] = float('inf')
+        level_ids = level_ids.new_zeros(()) if level_agnostic else level_ids
+        images_at_once = self.nms_images_at_once
+        if images_at_once is None:
+            images_at_once = scores.device.type != 'cpu'
+        if images_at_once:
+            img_ids = torch.arange(num_imgs, device=scores.device)[:, None]
+            group_ids = (img_ids * num_levels + level_ids).expand(num_imgs, num_cands)
+            dets, keep = batched_nms(proposals.reshape(-1, 4), scores.reshape(-1), group_ids.reshape(-1),
+                                     nms_cfg)
+        else:  # only the valid boxes: the -inf ones would cost NMS time, and a CPU has no sync to avoid
+            level_ids = level_ids.expand(num_cands)
+            all_dets, all_keep = [], []
+            for img_id in range(num_imgs):
+                inds = valid[img_id].nonzero().view(-1)
+                img_dets, img_keep = batched_nms(proposals[img_id, inds], scores[img_id, inds], level_ids[inds],
+                                                 nms_cfg)
+                all_dets.append(img_dets)
+                all_keep.append(inds[img_keep] + img_id * num_cands)
+            dets, keep = torch.cat(all_dets), torch.cat(all_keep)
+        # kept boxes grouped by image, each image's in NMS (= score) order, valid ones first
+        kept_img_ids, order = torch.sort(keep // num_cands, stable=True)
+        dets, keep = dets[order], keep[order]
+        # searchsorted and index_add_, not bincount, which reads its input's max back on a GPU
+        starts = torch.searchsorted(kept_img_ids, torch.arange(num_imgs, device=keep.device))
+        num_valid = torch.zeros_like(starts).index_add_(0, kept_img_ids, valid.reshape(-1)[keep].long())
+        if scale_factors is not None:
+            dets = torch.cat([dets[:, :4] / scale_factors[kept_img_ids], dets[:, 4:]], dim=1)
+        starts, num_dets = torch.stack([starts, num_valid.clamp(max=max_per_img)]).tolist()
+        return [dets[start:start + num] for start, num in zip(starts, num_dets)]
 
     def simple_test_rpn(self, x: Sequence[torch.Tensor], img_metas: List[dict]) -> List[torch.Tensor]:
         """Proposals (k, 5) of each image with ``test_cfg``."""

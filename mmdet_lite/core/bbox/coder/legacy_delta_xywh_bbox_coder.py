@@ -1,16 +1,17 @@
 """Legacy (dx, dy, dw, dh) box coder of MMDetection 1.x (``LegacyDeltaXYWHBBoxCoder``).
 
-Symbols: N boxes; k boxes per row (k = 1, or the number of classes). Boxes are x1y1x2y2 with
+Symbols: N boxes; B optional batch dim; k boxes per row (k = 1, or the number of classes). Boxes are x1y1x2y2 with
 the legacy +1 convention: ``w = x2 - x1 + 1``; a decoded box spans ``[ctr - w/2 + 0.5,
 ctr + w/2 - 0.5]``, so ``legacy_delta2bbox(p, legacy_bbox2delta(p, g)) == g``.
 """
 import math
-from typing import Optional, Sequence
+from typing import Sequence
 
 import torch
 
 from ..builder import BBOX_CODERS
 from .base_bbox_coder import BaseBBoxCoder
+from .delta_xywh_bbox_coder import MaxShape
 
 
 def _legacy_centers_and_sizes(boxes: torch.Tensor) -> torch.Tensor:
@@ -50,7 +51,7 @@ def legacy_delta2bbox(rois: torch.Tensor,
                       deltas: torch.Tensor,
                       means: Sequence[float] = (0., 0., 0., 0.),
                       stds: Sequence[float] = (1., 1., 1., 1.),
-                      max_shape: Optional[Sequence[int]] = None,
+                      max_shape: MaxShape = None,
                       wh_ratio_clip: float = 16 / 1000) -> torch.Tensor:
     """Apply ``deltas`` to ``rois`` with +1 widths (inverse of :func:`legacy_bbox2delta`).
 
@@ -58,36 +59,47 @@ def legacy_delta2bbox(rois: torch.Tensor,
     ``p + pwh * dxy``, size ``pwh * exp(dwh)``; box ``[ctr - size/2 + 0.5, ctr + size/2 - 0.5]``.
 
     Args:
-        rois: (N, 4) reference boxes.
-        deltas: (N, 4k) deltas, k boxes per reference box.
-        max_shape: (h, w[, c]) image shape; when given, x is clamped to [0, w - 1] and y to
-            [0, h - 1].
+        rois: (N, 4) or (B, N, 4) reference boxes.
+        deltas: (N, 4k) or (B, N, 4k) deltas, k boxes per reference box.
+        max_shape: (h, w[, c]) image shape, or B such shapes for batched input; when given, x is
+            clamped to [0, w - 1] and y to [0, h - 1].
         wh_ratio_clip: maximum relative size change, ``exp(|log(wh_ratio_clip)|)``.
 
     Returns:
-        (N, 4k) boxes.
+        Boxes with the shape of ``deltas``: (N, 4k) or (B, N, 4k).
     """
-    if (rois.dim() != 2 or rois.size(1) != 4 or deltas.dim() != 2 or deltas.size(1) % 4 != 0
-            or deltas.size(0) != rois.size(0)):
-        raise ValueError(f'expected rois (N, 4) and deltas (N, 4k), got rois {tuple(rois.shape)} '
-                         f'and deltas {tuple(deltas.shape)}')
-    num_boxes, num_per_roi = deltas.size(0), deltas.size(1) // 4
-    denorm = deltas.view(num_boxes, num_per_roi, 4) * deltas.new_tensor(stds) + deltas.new_tensor(means)
+    if (rois.dim() not in (2, 3) or rois.size(-1) != 4 or deltas.size(-1) % 4 != 0
+            or deltas.shape[:-1] != rois.shape[:-1]):
+        raise ValueError(f'expected rois (N, 4) and deltas (N, 4k), or (B, N, 4) and (B, N, 4k), got '
+                         f'rois {tuple(rois.shape)} and deltas {tuple(deltas.shape)}')
+    num_per_roi = deltas.size(-1) // 4
+    denorm = (deltas.view(*deltas.shape[:-1], num_per_roi, 4) * deltas.new_tensor(stds)
+              + deltas.new_tensor(means))
     max_ratio = abs(math.log(wh_ratio_clip))
     d_ctr = denorm[..., :2]
     d_size = denorm[..., 2:].clamp(min=-max_ratio, max=max_ratio)
 
-    p = _legacy_centers_and_sizes(rois.to(deltas.dtype))[:, None, :]
+    p = _legacy_centers_and_sizes(rois.to(deltas.dtype))[..., None, :]
     ctr = p[..., :2] + p[..., 2:] * d_ctr
     size = p[..., 2:] * d_size.exp()
     top_left = ctr - size * 0.5 + 0.5
     bottom_right = ctr + size * 0.5 - 0.5
     if max_shape is not None:
-        # (h, w) -> upper bounds (w - 1, h - 1) for the x and y columns
-        upper = deltas.new_tensor([max_shape[1] - 1, max_shape[0] - 1])
+        upper = _last_pixel(max_shape, deltas)
+        if upper.dim() == 2:
+            if deltas.dim() != 3 or upper.size(0) != deltas.size(0):
+                raise ValueError(f'per-image max_shape {tuple(upper.shape)} needs batched deltas '
+                                 f'(B, N, 4k) with the same B, got {tuple(deltas.shape)}')
+            upper = upper[:, None, None, :]
         top_left = torch.min(top_left.clamp(min=0), upper)
         bottom_right = torch.min(bottom_right.clamp(min=0), upper)
-    return torch.cat([top_left, bottom_right], dim=-1).view(num_boxes, -1)
+    return torch.cat([top_left, bottom_right], dim=-1).view(deltas.shape)
+
+
+def _last_pixel(max_shape: MaxShape, like: torch.Tensor) -> torch.Tensor:
+    """(h, w, ...) -> (w - 1, h - 1); (B, 2+) shapes -> (B, 2), as ``like``'s dtype and device."""
+    shape_t = max_shape if isinstance(max_shape, torch.Tensor) else like.new_tensor(max_shape)
+    return shape_t[..., :2].to(like).flip(-1) - 1
 
 
 @BBOX_CODERS.register_module()
@@ -119,8 +131,8 @@ class LegacyDeltaXYWHBBoxCoder(BaseBBoxCoder):
     def decode(self,
                bboxes: torch.Tensor,
                pred_bboxes: torch.Tensor,
-               max_shape: Optional[Sequence[int]] = None,
+               max_shape: MaxShape = None,
                wh_ratio_clip: float = 16 / 1000) -> torch.Tensor:
-        """(N, 4k) boxes from (N, 4k) ``pred_bboxes`` deltas on (N, 4) ``bboxes``."""
+        """Boxes from (N, 4k) or (B, N, 4k) ``pred_bboxes`` deltas on (N, 4) / (B, N, 4) ``bboxes``."""
         return legacy_delta2bbox(bboxes, pred_bboxes, self.means, self.stds, max_shape,
                                  wh_ratio_clip)
