@@ -27,11 +27,12 @@ class RPNHead(AnchorHead):
     """``rpn_conv`` (3x3, ReLU) then ``rpn_cls`` (A*C channels) and ``rpn_reg`` (A*4 channels).
 
     ``nms_images_at_once``: proposals of all images go through one NMS call (True) or one call per image
-    (False); None picks one call on accelerators, where each call waits for its result on the host, and
-    one per image on a CPU, where nothing waits and a call's work grows with the square of its boxes.
+    (False, the default). One call saves a host wait per image on a GPU, but its work grows with the
+    square of its boxes (on a CPU, two images in one call took 1.7x as long, docs/benchmarks.md); which
+    wins on a GPU is not measured yet.
     """
 
-    nms_images_at_once: Optional[bool] = None
+    nms_images_at_once: bool = False
 
     def __init__(self,
                  in_channels: int,
@@ -186,15 +187,12 @@ class RPNHead(AnchorHead):
         # NMS never splits into one call per group (each reads back to the host)
         nms_cfg['split_thr'] = float('inf')
         level_ids = level_ids.new_zeros(()) if level_agnostic else level_ids
-        images_at_once = self.nms_images_at_once
-        if images_at_once is None:
-            images_at_once = scores.device.type != 'cpu'
-        if images_at_once:
+        if self.nms_images_at_once:
             img_ids = torch.arange(num_imgs, device=scores.device)[:, None]
             group_ids = (img_ids * num_levels + level_ids).expand(num_imgs, num_cands)
             dets, keep = batched_nms(proposals.reshape(-1, 4), scores.reshape(-1), group_ids.reshape(-1),
                                      nms_cfg)
-        else:  # only the valid boxes: the -inf ones would cost NMS time, and a CPU has no sync to avoid
+        else:  # only the valid boxes: the -inf ones would cost NMS time
             level_ids = level_ids.expand(num_cands)
             all_dets, all_keep = [], []
             for img_id in range(num_imgs):
