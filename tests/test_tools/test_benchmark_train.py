@@ -59,10 +59,11 @@ def test_cuda_memory_per_image_and_out_of_memory_rows():
 def test_a_row_out_of_gpu_memory_is_dropped_and_reported(monkeypatch):
     tool = load_tool('analysis_tools/benchmark_train.py')
 
-    def out_of_memory():
+    def out_of_memory(*_args):
         raise torch.OutOfMemoryError('CUDA out of memory')
 
-    monkeypatch.setattr(torch.cuda, 'empty_cache', lambda: None)
     rows = {'fits': SimpleNamespace(step=lambda: 0.0, times=[]), 'too_big': SimpleNamespace(step=out_of_memory)}
     tool.time_rows(rows, SimpleNamespace(steps=2, device='cpu'))
     assert list(rows) == ['fits'] and len(rows['fits'].times) == 2
+    monkeypatch.setitem(tool.ROWS, 'too_big', out_of_memory)  # out of memory while it is built
+    assert tool.build_and_warm_up('too_big', {}, SimpleNamespace(device='cpu', warmup=1)) is None

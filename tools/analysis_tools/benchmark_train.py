@@ -217,6 +217,22 @@ def parse_args(argv=None):
     return args
 
 
+def _release_gpu_memory() -> None:
+    gc.collect()  # a row and its RoI module's hook refer to each other
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _build_and_warm_up(name: str, batch: dict, args) -> Optional[Row]:
+    try:
+        row = ROWS[name](batch, args)
+        for _ in range(args.warmup):
+            row.step()
+    except torch.OutOfMemoryError:
+        return None
+    return row
+
+
 def build_and_warm_up(name: str, batch: dict, args) -> Optional[Row]:
     """Row ``name`` built and warmed up, its peak memory recorded (on CUDA: above what was allocated
     before it); None when it ran out of GPU memory."""
@@ -226,12 +242,9 @@ def build_and_warm_up(name: str, batch: dict, args) -> Optional[Row]:
         torch.cuda.reset_peak_memory_stats()
     allocated_before = torch.cuda.memory_allocated() / 2**20 if cuda else 0.0
     start = time.perf_counter()
-    try:
-        row = ROWS[name](batch, args)
-        for _ in range(args.warmup):
-            row.step()
-    except torch.OutOfMemoryError:
-        torch.cuda.empty_cache()
+    row = _build_and_warm_up(name, batch, args)
+    if row is None:
+        _release_gpu_memory()
         return None
     row.peak_memory_mib = peak_memory_mib(args.device) - allocated_before
     memory = 'peak GPU MiB' if cuda else 'peak RSS MiB'
@@ -240,30 +253,39 @@ def build_and_warm_up(name: str, batch: dict, args) -> Optional[Row]:
     return row
 
 
+def _timed_step(row: Row, args) -> bool:
+    """One step of ``row``, its time appended; False when it ran out of GPU memory."""
+    start = time.perf_counter()
+    try:
+        row.step()
+        if args.device == 'cuda':
+            torch.cuda.synchronize()
+    except torch.OutOfMemoryError:
+        return False
+    row.times.append(time.perf_counter() - start)
+    return True
+
+
 def time_rows(rows: Dict[str, Row], args) -> None:
-    """``args.steps`` timed steps per row, interleaved; a row that runs out of GPU memory stops."""
+    """``args.steps`` timed steps per row, interleaved; a row that runs out of GPU memory is removed."""
     for _ in range(args.steps):
-        for name, row in list(rows.items()):
-            start = time.perf_counter()
-            try:
-                row.step()
-                if args.device == 'cuda':
-                    torch.cuda.synchronize()
-            except torch.OutOfMemoryError:
+        for name in list(rows):
+            if not _timed_step(rows[name], args):
                 del rows[name]
-                torch.cuda.empty_cache()
-                continue
-            row.times.append(time.perf_counter() - start)
+                _release_gpu_memory()
 
 
 def measure(batch_size: int, args) -> Dict[str, Optional[Row]]:
     """Every row of ``args.rows`` at ``batch_size`` images: built, warmed up and timed (None: OOM)."""
     _, channels, height, width = args.shape
     batch = make_batch((batch_size, channels, height, width), args.boxes, device=args.device)
-    rows = {name: build_and_warm_up(name, batch, args) for name in args.rows}
-    timed = {name: row for name, row in rows.items() if row is not None}
+    timed = {}
+    for name in args.rows:
+        row = build_and_warm_up(name, batch, args)
+        if row is not None:
+            timed[name] = row
     time_rows(timed, args)
-    return {name: timed.get(name) for name in rows}
+    return {name: timed.get(name) for name in args.rows}
 
 
 def table_lines(batch_size: int, rows: Dict[str, Optional[Row]], args) -> List[str]:
@@ -298,9 +320,7 @@ def main(argv=None) -> None:
     lines = []
     for batch_size in batch_sizes:
         lines += table_lines(batch_size, measure(batch_size, args), args)
-        gc.collect()  # a row and its RoI module's hook refer to each other
-        if cuda:
-            torch.cuda.empty_cache()
+        _release_gpu_memory()
     memory = 'peak GPU MiB' if cuda else 'peak RSS MiB'
     print(f'load average {" ".join(f"{load:.2f}" for load in os.getloadavg())}')
     print(f'| {"row":38s} | batch | s/step |  img/s | min..max s | RoIs/step | {memory} | MiB/img | vs mmdet_lite |')
