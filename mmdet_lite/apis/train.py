@@ -96,9 +96,7 @@ def compile_backbone_and_neck(detector: torch.nn.Module, compile_cfg: Union[bool
     settings = compile_settings(compile_cfg)
     if settings is None:
         return []
-    options = {key: settings[key] for key in ('backend', 'dynamic', 'fullgraph')}
-    if settings['mode'] is not None:  # torch.compile refuses a mode for some backends
-        options['mode'] = settings['mode']
+    options = {key: settings[key] for key in ('backend', 'mode', 'dynamic', 'fullgraph')}
     compiled = []
     for name in ('backbone', 'neck'):
         module = getattr(detector, name, None)
@@ -107,7 +105,7 @@ def compile_backbone_and_neck(detector: torch.nn.Module, compile_cfg: Union[bool
             compiled.append(name)
     if logger is not None:
         logger.info(f'torch.compile of {", ".join(compiled) or "nothing"} with {options} '
-                    '(compiled on the first step of each new input shape)')
+                    '(compiled at the first step; a new input shape recompiles)')
     return compiled
 
 

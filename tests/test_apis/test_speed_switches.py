@@ -7,7 +7,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 from mmcv.runner import build_optimizer
-from mmcv.utils import get_logger
 
 from mmdet_lite.apis.train import compile_backbone_and_neck, compile_settings
 from mmdet_lite.core.fp16 import AmpOptimizerHook
@@ -16,7 +15,6 @@ from tests.test_models.tiny_faster_rcnn import build_tiny
 
 @pytest.fixture(scope='module')
 def tiny_model():
-    get_logger('mmcv').setLevel(logging.WARNING)  # the per-parameter init report
     return build_tiny(base_channels=8, channels_last=False)
 
 
