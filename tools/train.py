@@ -18,7 +18,7 @@ import torch  # noqa: E402
 
 from mmdet_lite import __version__
 from mmdet_lite.apis import build_val_dataset, init_random_seed, set_random_seed, train_detector
-from mmdet_lite.apis.train import check_auto_scale_lr, check_device_preprocess
+from mmdet_lite.apis.train import check_auto_scale_lr, check_device_preprocess, compile_settings
 from mmdet_lite.core.hook import TrainingPreempted, check_logger_hooks
 from mmdet_lite.datasets.builder import build_dataset
 from mmdet_lite.datasets.utils import check_num_classes
@@ -142,6 +142,7 @@ def load_train_config(args):
         cfg.auto_scale_lr.enable = True
     check_auto_scale_lr(cfg)
     check_device_preprocess(cfg)
+    compile_settings(cfg.get('compile', None))  # a bad key is refused before the work_dir is written
     return cfg
 
 

@@ -1,5 +1,6 @@
 """``train_detector``: MMDetection 2.x's training entry point."""
 import copy
+from typing import List, Optional, Union
 
 import torch
 from mmcv.runner import (DistSamplerSeedHook, EpochBasedRunner, OptimizerHook, build_optimizer,
@@ -108,6 +109,48 @@ def setup_device_preprocess(detector, datasets, cfg, logger) -> bool:
     return True
 
 
+# ``compile`` config keys and their defaults (``compile=True`` takes them all)
+COMPILE_DEFAULTS = dict(backbone=True, neck=True, backend='inductor', mode=None, dynamic=None, fullgraph=False)
+
+
+def compile_settings(compile_cfg: Union[bool, dict, None]) -> Optional[dict]:
+    """The ``compile`` config key as ``torch.compile`` settings: None when off (absent, None or
+    False), else ``COMPILE_DEFAULTS`` updated with the given dict (``True``: the defaults). An unknown
+    key raises ValueError naming it."""
+    if compile_cfg is None or compile_cfg is False:
+        return None
+    if compile_cfg is True:
+        return dict(COMPILE_DEFAULTS)
+    if not isinstance(compile_cfg, dict):
+        raise TypeError(f'compile must be True, False or a dict with keys {sorted(COMPILE_DEFAULTS)}, '
+                        f'got {compile_cfg!r}')
+    unknown = sorted(set(compile_cfg) - set(COMPILE_DEFAULTS))
+    if unknown:
+        raise ValueError(f'compile: unknown key(s) {unknown}; the keys are {sorted(COMPILE_DEFAULTS)}')
+    return {**COMPILE_DEFAULTS, **compile_cfg}
+
+
+def compile_backbone_and_neck(detector: torch.nn.Module, compile_cfg: Union[bool, dict, None],
+                              logger=None) -> List[str]:
+    """``torch.compile`` the detector's backbone and neck in place (``nn.Module.compile``: the
+    modules, their names and so the state_dict keys and checkpoints stay as they are), as the
+    ``compile`` config key asks. Parts the detector lacks are skipped. Returns the compiled names."""
+    settings = compile_settings(compile_cfg)
+    if settings is None:
+        return []
+    options = {key: settings[key] for key in ('backend', 'mode', 'dynamic', 'fullgraph')}
+    compiled = []
+    for name in ('backbone', 'neck'):
+        module = getattr(detector, name, None)
+        if settings[name] and module is not None:
+            module.compile(**options)
+            compiled.append(name)
+    if logger is not None:
+        logger.info(f'torch.compile of {", ".join(compiled) or "nothing"} with {options} '
+                    '(compiled at the first step; a new input shape recompiles)')
+    return compiled
+
+
 def _optimizer_hook_config(cfg, distributed: bool):
     """``cfg.fp16`` set: an ``AmpOptimizerHook`` (mmcv's Fp16OptimizerHook arguments, any device)."""
     fp16_cfg = cfg.get('fp16', None)
@@ -173,6 +216,7 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
     pin_images = device_preprocess and cfg.get('device') == 'cuda'
     data_loaders = [PrefetchLoader(loader, pin_images=pin_images) if loader.num_workers > 0 else loader
                     for loader in data_loaders]
+    compile_backbone_and_neck(detector, cfg.get('compile', None), logger)
     model = wrap_model(model, distributed, cfg.gpu_ids[0] if cfg.get('device') == 'cuda' else None,
                        find_unused_parameters=cfg.get('find_unused_parameters', False))
     auto_scale_lr(cfg, distributed, logger)

@@ -26,11 +26,11 @@ class _RandomAugmentDataset(Dataset):
             return torch.tensor([float(idx), random.random(), np.random.rand(), torch.rand(()).item()])
 
 
-def _epochs(num_workers, persistent, num_epochs=2):
+def _epochs(num_workers, persistent, num_epochs=2, first_epoch=0):
     loader = build_dataloader(_RandomAugmentDataset(), samples_per_gpu=3, workers_per_gpu=num_workers,
                               dist=False, seed=0, persistent_workers=persistent)
     epochs = []
-    for epoch in range(num_epochs):
+    for epoch in range(first_epoch, num_epochs):
         np.random.seed(epoch)  # what ReseedHook does at each epoch start
         torch.manual_seed(epoch)
         epochs.append(torch.cat(list(loader)))
@@ -51,6 +51,28 @@ def test_samples_are_augmented_alike_with_any_workers_persistent_or_not():
             torch.testing.assert_close(got[epoch], expected[epoch], rtol=0, atol=0)
     assert not torch.equal(expected[0][:, 1:], expected[1][:, 1:])  # epochs differ
     assert len(torch.unique(expected[0][:, 2])) == 12  # and so do the samples of one epoch
+
+
+def test_a_run_resumed_at_epoch_1_with_persistent_workers_sees_the_same_samples():
+    expected = _epochs(num_workers=0, persistent=False)[1]
+    resumed = _epochs(num_workers=2, persistent=True, first_epoch=1)  # a fresh loader, as after --resume-from
+    torch.testing.assert_close(resumed[0], expected, rtol=0, atol=0)
+
+
+def _stream(num_workers, persistent, start_iter=0, num_batches=6):
+    loader = build_dataloader(_RandomAugmentDataset(size=10), samples_per_gpu=2, workers_per_gpu=num_workers,
+                              dist=False, seed=3, runner_type='IterBasedRunner', persistent_workers=persistent)
+    loader.batch_sampler.set_start_iter(start_iter)  # what train_detector does on resume
+    batches = iter(loader)
+    return [next(batches) for _ in range(num_batches)]
+
+
+def test_endless_loader_with_persistent_workers_resumes_with_the_same_samples():
+    expected = _stream(num_workers=0, persistent=False, num_batches=8)  # past the end of the 10 samples
+    for got in (_stream(num_workers=2, persistent=True, num_batches=8),
+                _stream(num_workers=1, persistent=True, start_iter=3, num_batches=5)):
+        torch.testing.assert_close(got, expected[-len(got):], rtol=0, atol=0)
+    assert len(torch.unique(torch.cat(expected)[:, 1])) == 16  # each place in the stream is augmented anew
 
 
 def test_main_process_loading_leaves_the_global_rngs_alone():

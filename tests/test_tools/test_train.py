@@ -118,3 +118,11 @@ def test_resume_continues_bit_exactly(train_in_process, tmp_path):
     # The second epoch did change the weights: the comparison above is not vacuous.
     first = read_state_dict(part / 'epoch_1.pth')
     assert not torch.equal(first['fc.weight'], got['fc.weight'])
+
+
+def test_the_compile_key_reaches_train_detector(train_in_process, tmp_path):
+    """TinyTestDetector has neither backbone nor neck: nothing is compiled, and the run says so."""
+    result = train_in_process(TINY_CONFIG, '--work-dir', tmp_path, *TRAIN_ARGS, '--cfg-options',
+                              'compile.backend=eager')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "torch.compile of nothing with {'backend': 'eager', 'mode': None" in result.stderr

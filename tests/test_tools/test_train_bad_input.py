@@ -246,3 +246,10 @@ def test_skip_corrupt_images_trains_on_and_counts_skips_in_the_log(train_in_proc
         f"file '{coco_root}/train/2.jpg' (300 bytes): unreadable or truncated image; 1 skipped "
         'in this run so far')
     assert (work_dir / 'epoch_1.pth').is_file()
+
+
+def test_an_unknown_compile_key_is_refused_before_the_work_dir_is_written(train_in_process, earlier_work_dir):
+    work_dir, files = earlier_work_dir
+    result = train_in_process(TINY_CONFIG, '--work-dir', work_dir, '--cfg-options', 'compile.neks=True')
+    assert_one_screen_error(result, "compile: unknown key(s) ['neks']")
+    assert_untouched(work_dir, files)

@@ -1,22 +1,31 @@
 """Time one training step (forward + backward + SGD) of mmdet_lite's Faster R-CNN R50-FPN against
 torchvision's ``fasterrcnn_resnet50_fpn`` on the same random batch, in one process.
 
-    python tools/analysis_tools/benchmark_train.py [--shape 2 3 512 672] [--steps 5] [--warmup 2] [--threads N]
-                                                   [--rows NAME ...] [--device cpu|cuda]
+    python tools/analysis_tools/benchmark_train.py [--shape 2 3 512 672] [--batch-sizes 2 4 8 ...] [--steps 5]
+                                                   [--warmup 2] [--threads N] [--rows NAME ...]
+                                                   [--device cpu|cuda] [--config CONFIG]
 
 All rows are built first and warmed up (``--warmup`` steps each); the ``--steps`` timed steps are then
 interleaved (row A, row B, row A, ...) so that load from other processes on a shared CPU hits every row
 alike. Reported as a Markdown table: median seconds per step, images per second, RoIs pooled per step
-(random weights make torchvision drop degenerate proposals, so its RoI head may see fewer RoIs), peak RSS
-of the process after each row was built and warmed up (a high-water mark: it only grows), and the speed-up
-over ``mmdet_lite`` (fp32, NCHW), with the load average at the end. Rows are registered in ``ROWS``:
-mmdet_lite in fp32 or ``--amp``'s autocast (bfloat16 on the CPU), NCHW or ``channels_last`` (the model
-config's ``channels_last`` switch), with torch's default or foreach SGD; torchvision in fp32 or under
-bfloat16 autocast. With ``--device cuda`` the steps run on the GPU (``--amp`` then means float16 autocast
-with a dynamic ``GradScaler``, as ``AmpOptimizerHook`` does there), each timed up to a synchronize, and
-the memory column is the GPU's peak allocation.
+(random weights make torchvision drop degenerate proposals, so its RoI head may see fewer RoIs), peak
+memory, and the speed-up over ``mmdet_lite`` (fp32, NCHW), with the load average at the end. Rows are
+registered in ``ROWS``: mmdet_lite in fp32 or ``--amp``'s autocast (bfloat16 on the CPU), NCHW or
+``channels_last`` (the model config's ``channels_last`` switch), with torch's default or foreach SGD, or
+with backbone and neck ``torch.compile``d (the ``compile`` config key; its build-and-warm-up time, printed
+per row, includes the compilation); torchvision in fp32 or under bfloat16 autocast. ``--config``: the
+model of another config for the mmdet_lite rows.
+
+``--batch-sizes``: one measurement (build, warm up, time) per batch size, images of ``--shape``'s C, H, W,
+to pick the batch per GPU; a row that runs out of GPU memory is reported as OOM. With ``--device cuda``
+the steps run on the GPU (``--amp`` rows then mean float16 autocast with a dynamic ``GradScaler``, as
+``AmpOptimizerHook`` does there), each timed up to a synchronize, and the memory columns are the row's
+own peak GPU allocation (weights, optimizer state and the step's activations) and that per image. On the
+CPU the memory column is the process's peak RSS after the row was built and warmed up (a high-water mark:
+it only grows), with no per-image figure.
 """
 import argparse
+import gc
 import logging
 import os
 import os.path as osp
@@ -71,17 +80,19 @@ def make_batch(shape: Tuple[int, int, int, int], boxes_per_img: int, seed: int =
 
 
 def mmdet_lite_row(batch: dict, args, channels_last: bool = False, amp: bool = False,
-                   foreach: Optional[bool] = None) -> Row:
+                   foreach: Optional[bool] = None, compile_backbone_and_neck: bool = False) -> Row:
     """The training step of ``tools/train.py``: ``train_step`` (under autocast when ``amp``, as
     ``AmpOptimizerHook`` sets it up: bfloat16 on the CPU, no loss scaler), backward, SGD step."""
+    from mmdet_lite.apis.train import compile_backbone_and_neck as compile_parts
     from mmdet_lite.core.fp16 import autocast_dtype, enable_autocast
     from mmdet_lite.models import build_detector
-    cfg = Config.fromfile(CONFIG)
+    cfg = Config.fromfile(args.config)
     cfg.model.backbone.init_cfg = None
     cfg.model.channels_last = channels_last
     model = build_detector(cfg.model)
     model.init_weights()
     model.to(args.device)
+    compile_parts(model, compile_backbone_and_neck)
     model.train()
     # float16 needs a loss scaler, bfloat16 (the CPU's) does not
     scaler = torch.amp.GradScaler('cuda') if amp and args.device == 'cuda' else None
@@ -168,6 +179,7 @@ ROWS: Dict[str, Callable] = {
     'mmdet_lite_amp': partial(mmdet_lite_row, amp=True),
     'mmdet_lite_amp_channels_last': partial(mmdet_lite_row, channels_last=True, amp=True),
     'mmdet_lite_amp_channels_last_foreach': partial(mmdet_lite_row, channels_last=True, amp=True, foreach=True),
+    'mmdet_lite_compile': partial(mmdet_lite_row, compile_backbone_and_neck=True),
     'torchvision': torchvision_row,
     'torchvision_bf16': partial(torchvision_row, bf16=True),
     'torchvision_matched': torchvision_matched_row,
@@ -184,63 +196,136 @@ def peak_memory_mib(device: str = 'cpu') -> float:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Benchmark Faster R-CNN training steps')
     parser.add_argument('--shape', type=int, nargs=4, default=[2, 3, 512, 672], metavar=('N', 'C', 'H', 'W'))
+    parser.add_argument('--batch-sizes', type=int, nargs='+', default=None, metavar='N',
+                        help="measure each of these batch sizes in turn (replaces --shape's N)")
     parser.add_argument('--boxes', type=int, default=3, help='ground-truth boxes per image')
     parser.add_argument('--steps', type=int, default=5, help='timed steps per row (median reported)')
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps per row')
     parser.add_argument('--threads', type=int, default=None, help='torch.set_num_threads')
     parser.add_argument('--lr', type=float, default=1e-3)
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    parser.add_argument('--config', default=CONFIG, help='config whose model the mmdet_lite rows train')
     parser.add_argument('--rows', nargs='+', default=['mmdet_lite', 'mmdet_lite_channels_last', 'mmdet_lite_amp',
                                                       'mmdet_lite_amp_channels_last', 'torchvision',
                                                       'torchvision_bf16'],
                         choices=list(ROWS))
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.steps < 1:
+        raise ValueError(f'--steps must be >= 1, got {args.steps}')
+    if args.batch_sizes is not None and min(args.batch_sizes) < 1:
+        raise ValueError(f'--batch-sizes must be >= 1, got {args.batch_sizes}')
+    return args
+
+
+def _release_gpu_memory() -> None:
+    gc.collect()  # a row and its RoI module's hook refer to each other
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _build_and_warm_up(name: str, batch: dict, args) -> Optional[Row]:
+    try:
+        row = ROWS[name](batch, args)
+        for _ in range(args.warmup):
+            row.step()
+    except torch.OutOfMemoryError:
+        return None
+    return row
+
+
+def build_and_warm_up(name: str, batch: dict, args) -> Optional[Row]:
+    """Row ``name`` built and warmed up, its peak memory recorded (on CUDA: above what was allocated
+    before it); None when it ran out of GPU memory."""
+    torch.manual_seed(0)
+    cuda = args.device == 'cuda'
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    allocated_before = torch.cuda.memory_allocated() / 2**20 if cuda else 0.0
+    start = time.perf_counter()
+    row = _build_and_warm_up(name, batch, args)
+    if row is None:
+        _release_gpu_memory()
+        return None
+    row.peak_memory_mib = peak_memory_mib(args.device) - allocated_before
+    memory = 'peak GPU MiB' if cuda else 'peak RSS MiB'
+    print(f'built and warmed up {name:38s} in {time.perf_counter() - start:6.1f} s, {memory} '
+          f'{row.peak_memory_mib:8.0f}', flush=True)
+    return row
+
+
+def _timed_step(row: Row, args) -> bool:
+    """One step of ``row``, its time appended; False when it ran out of GPU memory."""
+    start = time.perf_counter()
+    try:
+        row.step()
+        if args.device == 'cuda':
+            torch.cuda.synchronize()
+    except torch.OutOfMemoryError:
+        return False
+    row.times.append(time.perf_counter() - start)
+    return True
+
+
+def time_rows(rows: Dict[str, Row], args) -> None:
+    """``args.steps`` timed steps per row, interleaved; a row that runs out of GPU memory is removed."""
+    for _ in range(args.steps):
+        for name in list(rows):
+            if not _timed_step(rows[name], args):
+                del rows[name]
+                _release_gpu_memory()
+
+
+def measure(batch_size: int, args) -> Dict[str, Optional[Row]]:
+    """Every row of ``args.rows`` at ``batch_size`` images: built, warmed up and timed (None: OOM)."""
+    _, channels, height, width = args.shape
+    batch = make_batch((batch_size, channels, height, width), args.boxes, device=args.device)
+    timed = {}
+    for name in args.rows:
+        row = build_and_warm_up(name, batch, args)
+        if row is not None:
+            timed[name] = row
+    time_rows(timed, args)
+    return {name: timed.get(name) for name in args.rows}
+
+
+def table_lines(batch_size: int, rows: Dict[str, Optional[Row]], args) -> List[str]:
+    """The Markdown rows of one batch size."""
+    cuda = args.device == 'cuda'
+    medians = {name: statistics.median(row.times) for name, row in rows.items() if row is not None}
+    baseline = medians.get('mmdet_lite')
+    lines = []
+    for name, row in rows.items():
+        if row is None:
+            lines.append(f'| {name:38s} | {batch_size:5d} | OOM | | | | | | |')
+            continue
+        speed_up = f'{baseline / medians[name]:.2f}x' if baseline else '-'
+        per_image = f'{row.peak_memory_mib / batch_size:7.0f}' if cuda else '    n/a'
+        lines.append(f'| {name:38s} | {batch_size:5d} | {medians[name]:6.3f} | {batch_size / medians[name]:6.2f} | '
+                     f'{min(row.times):.2f}..{max(row.times):.2f} | {statistics.median(row.rois[-args.steps:]):9.0f} | '
+                     f'{row.peak_memory_mib:10.0f} | {per_image} | {speed_up:>13s} |')
+    return lines
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.steps < 1:
-        raise ValueError(f'--steps must be >= 1, got {args.steps}')
     if args.threads:
         torch.set_num_threads(args.threads)
     get_logger('mmcv').setLevel(logging.WARNING)  # silence the per-parameter init report (already initialised at import)
-    torch.manual_seed(0)
     cuda = args.device == 'cuda'
-    memory = 'peak GPU MiB' if cuda else 'peak RSS MiB'
-    batch = make_batch(tuple(args.shape), args.boxes, device=args.device)
+    batch_sizes = args.batch_sizes or [args.shape[0]]
     where = torch.cuda.get_device_name() if cuda else f'threads {torch.get_num_threads()}'
-    print(f'input {tuple(args.shape)}, {args.boxes} boxes/img, {where}, '
+    print(f'input {tuple(args.shape[1:])}, batch sizes {batch_sizes}, {args.boxes} boxes/img, {where}, '
           f'{args.warmup} warm-up + {args.steps} timed steps, torch {torch.__version__}, '
           + ', '.join(f'{name}={value}' for name, value in process_env.describe().items()))
-    rows = {}
-    for name in args.rows:
-        torch.manual_seed(0)
-        if cuda:
-            torch.cuda.reset_peak_memory_stats()
-        rows[name] = ROWS[name](batch, args)
-        for _ in range(args.warmup):
-            rows[name].step()
-        rows[name].peak_memory_mib = peak_memory_mib(args.device)
-        print(f'built and warmed up {name:38s} {memory} {rows[name].peak_memory_mib:8.0f}', flush=True)
-    for _ in range(args.steps):
-        for row in rows.values():
-            start = time.perf_counter()
-            row.step()
-            if cuda:
-                torch.cuda.synchronize()
-            row.times.append(time.perf_counter() - start)
-    medians = {name: statistics.median(row.times) for name, row in rows.items()}
-    num_imgs = args.shape[0]
-    baseline = medians.get('mmdet_lite')
+    lines = []
+    for batch_size in batch_sizes:
+        lines += table_lines(batch_size, measure(batch_size, args), args)
+        _release_gpu_memory()
+    memory = 'peak GPU MiB' if cuda else 'peak RSS MiB'
     print(f'load average {" ".join(f"{load:.2f}" for load in os.getloadavg())}')
-    print(f'| {"row":38s} | s/step | img/s | min..max s | RoIs/step | {memory} | vs mmdet_lite |')
-    print(f'|{"-" * 40}|-------:|------:|-----------:|----------:|-------------:|--------------:|')
-    for name, row in rows.items():
-        timed_rois = row.rois[-args.steps:]
-        speed_up = f'{baseline / medians[name]:.2f}x' if baseline else '-'
-        print(f'| {name:38s} | {medians[name]:6.3f} | {num_imgs / medians[name]:5.2f} | '
-              f'{min(row.times):.2f}..{max(row.times):.2f} | {statistics.median(timed_rois):9.0f} | '
-              f'{row.peak_memory_mib:12.0f} | {speed_up:>13s} |')
+    print(f'| {"row":38s} | batch | s/step |  img/s | min..max s | RoIs/step | {memory} | MiB/img | vs mmdet_lite |')
+    print(f'|{"-" * 40}|------:|-------:|-------:|-----------:|----------:|-------------:|--------:|--------------:|')
+    print('\n'.join(lines))
 
 
 if __name__ == '__main__':
