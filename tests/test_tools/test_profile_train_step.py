@@ -31,7 +31,8 @@ PROBE = """import torch
 def scatter_back(values, mask):
     out = values.new_zeros(mask.shape[0])
     out[mask] = values  # boolean-mask indexing: a nonzero(), a sync on a GPU
-    return out.sum().item()  # a device-to-host read
+    first = out[:1].tolist()  # a device-to-host copy that runs no operator on a CPU
+    return out.sum().item() + first[0]  # a device-to-host read
 """
 
 
@@ -53,9 +54,11 @@ def test_sync_points_are_counted_at_the_mmdet_lite_function_that_calls_them(prof
     ops_once, syncs_once = profiler.ops_by_line(probe_calls(1), [ProfilerActivity.CPU])
     ops, syncs = profiler.ops_by_line(probe_calls(3), [ProfilerActivity.CPU])
     assert syncs_once == {(function, 'nonzero / boolean-mask indexing'): 1,
-                          (function, 'item()/bool()/int() of a tensor'): 1}
+                          (function, 'item()/bool()/int() of a tensor'): 1,
+                          (function, 'tolist() of a tensor'): 1}
     assert syncs == {key: 3 for key in syncs_once}
     assert ops[function] == 3 * ops_once[function] > 0
+    assert 'tolist' not in vars(torch.Tensor)  # the counting wrapper is removed again
 
 
 def test_per_image_lines_are_those_whose_operators_double_with_the_batch(profiler):

@@ -10,7 +10,8 @@ on the same random batch). For each row it reports, per training step:
   operators (from ``torch.profiler``), i.e. Python, module calls and per-image loops between kernels
   (on a GPU, the time in which the host issues no work);
 * **sync points**: operators that make the host wait for a device result (``item()``/``bool()`` reads,
-  ``nonzero`` and boolean indexing, ``masked_select``, ``unique``), each attributed to the innermost
+  ``nonzero`` and boolean indexing, ``masked_select``, ``unique``) and ``Tensor.tolist()`` / ``numpy()``
+  calls (counted in Python: on a CPU they run no operator), each attributed to the innermost
   mmdet_lite (or torchvision) function that called it, named ``file:def-line function``. On a CPU these are the calls that would
   synchronise on a GPU; with ``--device cuda`` torch's CUDA sync-debug mode reports the real ones too;
 * **per-image loops**: functions whose operator count per step grows with the batch (the step is
@@ -20,6 +21,7 @@ on the same random batch). For each row it reports, per training step:
 """
 import argparse
 import collections
+import contextlib
 import logging
 import os.path as osp
 import re
@@ -45,6 +47,8 @@ SYNC_OPS = {
     'aten::unique_dim': 'unique',
     'aten::unique_consecutive': 'unique_consecutive',
 }
+# Host reads that run no counted operator on a CPU tensor, but copy a GPU tensor to the host (a sync).
+HOST_READS = {'tolist': 'tolist() of a tensor', 'numpy': 'numpy() of a tensor'}
 STEP = 'train_step'
 SOURCE = re.compile(r'((?:mmdet_lite|torchvision)/[\w/]+\.py)\((\d+)\): (\w+)')
 
@@ -85,15 +89,51 @@ def host_time(step: Callable[[], float], steps: int, activities: list) -> Tuple[
     return wall_us / steps / 1e3, (wall_us - ops_us) / steps / 1e3, len(top_level) / steps
 
 
+def _calling_function() -> str:
+    """The innermost mmdet_lite/torchvision function on the Python stack, named like ``_source_line``."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        match = re.search(r'((?:mmdet_lite|torchvision)/[\w/]+\.py)$', frame.f_code.co_filename)
+        if match and '/ops/' not in match.group(1):
+            return f'{match.group(1)}:{frame.f_code.co_firstlineno} {frame.f_code.co_name}'
+        frame = frame.f_back
+    return '(backward / outside the project)'
+
+
+@contextlib.contextmanager
+def counting_host_reads(syncs: collections.Counter):
+    """Count ``Tensor.tolist()`` / ``numpy()`` calls into ``syncs`` per calling function: on a CPU they
+    run no operator the profiler sees, on a GPU tensor each one waits for the device."""
+    originals = {name: getattr(torch.Tensor, name) for name in HOST_READS}
+    inherited = [name for name in HOST_READS if name not in vars(torch.Tensor)]  # from torch._C.TensorBase
+
+    def counted(name):
+        def read(tensor, *args, **kwargs):
+            syncs[(_calling_function(), HOST_READS[name])] += 1
+            return originals[name](tensor, *args, **kwargs)
+        return read
+
+    for name in HOST_READS:
+        setattr(torch.Tensor, name, counted(name))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            if name in inherited:
+                delattr(torch.Tensor, name)
+            else:
+                setattr(torch.Tensor, name, original)
+
+
 def ops_by_line(step: Callable[[], float], activities: list, trace: Optional[str] = None) -> Tuple[dict, dict]:
     """One step profiled with Python stacks: top-level operators and sync points per calling function."""
-    with profile(activities=activities, with_stack=True) as prof:
+    ops, syncs = collections.Counter(), collections.Counter()
+    with profile(activities=activities, with_stack=True) as prof, counting_host_reads(syncs):
         with record_function(STEP):
             step()
     if trace:
         prof.export_chrome_trace(trace)
     is_op = (lambda e: e.name.startswith('aten::'))
-    ops, syncs = collections.Counter(), collections.Counter()
     for event in _op_events(prof):
         if event.name in SYNC_OPS:
             syncs[(_source_line(event), SYNC_OPS[event.name])] += 1
