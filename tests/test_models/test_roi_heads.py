@@ -350,6 +350,16 @@ def test_level_sorted_pooling_equals_the_per_level_masked_reference():
     assert torch.equal(extractor(feats, rois[:0]), torch.zeros(0, 2, 7, 7))
 
 
+def test_rois_of_negative_area_get_zero_features_and_the_others_their_level():
+    # forward_dummy (get_flops.py) pools random RoIs, some with x2 < x1: no level, zero features
+    feats = [torch.full((1, 2, 512 // s, 512 // s), float(level + 1)) for level, s in enumerate([4, 8, 16, 32])]
+    rois = torch.cat([_square_rois([50, 300]), torch.tensor([[0., 40., 0., 10., 30.]])])
+    assert _extractor().map_roi_levels(rois, 4).tolist() == [0, 2, 4]
+    out = _extractor()(feats, rois)
+    torch.testing.assert_close(out[:2], torch.stack([torch.full((2, 7, 7), 1.), torch.full((2, 7, 7), 3.)]))
+    assert torch.equal(out[2], torch.zeros(2, 7, 7))
+
+
 def test_sampled_rois_are_bbox2roi_of_each_images_sampled_boxes():
     from mmdet_lite.core.bbox import bbox2roi
     from mmdet_lite.models.roi_heads import StandardRoIHead

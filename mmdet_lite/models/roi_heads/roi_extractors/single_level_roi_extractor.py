@@ -134,10 +134,12 @@ class SingleRoIExtractor(BaseRoIExtractor):
         self.finest_scale = finest_scale
 
     def map_roi_levels(self, rois: torch.Tensor, num_levels: int) -> torch.Tensor:
-        """rois (R, 5) -> level index (R,) long in [0, num_levels - 1]."""
+        """rois (R, 5) -> level index (R,) long in [0, num_levels - 1]; ``num_levels`` (no level) for a RoI
+        of negative area (NaN scale), which is pooled from no level and gets zero features, as in MMDetection
+        (e.g. the random RoIs of ``forward_dummy``)."""
         scale = torch.sqrt((rois[:, 3] - rois[:, 1]) * (rois[:, 4] - rois[:, 2]))
         target_lvls = torch.floor(torch.log2(scale / self.finest_scale + 1e-6))
-        return target_lvls.clamp(min=0, max=num_levels - 1).long()
+        return target_lvls.clamp(min=0, max=num_levels - 1).nan_to_num(nan=num_levels).long()
 
     @force_fp32
     def forward(self, feats: Sequence[torch.Tensor], rois: torch.Tensor,
@@ -157,15 +159,16 @@ class SingleRoIExtractor(BaseRoIExtractor):
         # RoIs grouped by level (stable: each level keeps the RoI order); the level sizes are the one value
         # read back from the device, instead of a nonzero() per level (bincount would read its max too)
         order = torch.argsort(target_lvls, stable=True)
-        levels = torch.arange(num_levels, device=target_lvls.device)
+        levels = torch.arange(num_levels + 1, device=target_lvls.device)  # the last: RoIs of no level
         level_sizes = (target_lvls[None] == levels[:, None]).sum(1).tolist()
         level_feats = []
-        for i, level_rois in enumerate(rois[order].split(level_sizes)):
+        for i, level_rois in enumerate(rois[order].split(level_sizes)[:num_levels]):
             if level_sizes[i] > 0:
                 level_feats.append(self.roi_layers[i](feats[i], level_rois))
             else:
                 # keep every level in the autograd graph (DDP expects all parameters to get gradients)
                 roi_feats = roi_feats + feats[i].sum() * 0.
         if level_feats:
-            roi_feats = roi_feats.index_copy(0, order, torch.cat(level_feats))
+            pooled = order[:len(order) - level_sizes[-1]]
+            roi_feats = roi_feats.index_copy(0, pooled, torch.cat(level_feats))
         return roi_feats
