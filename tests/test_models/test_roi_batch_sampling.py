@@ -148,3 +148,34 @@ def test_other_samplers_keep_the_per_image_path():
     head.bbox_assigner.gpu_assign_thr = 1
     assert not head._batched_sampling_applies([torch.zeros(2, 4)])
     assert head._batched_sampling_applies([torch.zeros(1, 4)])
+
+
+def test_dynamic_rcnn_reads_the_same_assignments_on_the_batched_path():
+    from .test_roi_head_variants import _dynamic_head
+    proposals, gts, labels, ignores = _batch()
+    feats = [torch.rand(3, 2, 64 // s, 64 // s) for s in (4, 8, 16, 32)]
+    metas = [dict(img_shape=(64, 64, 3))] * 3
+    head = _dynamic_head()
+    head.bbox_sampler.num = 2000  # nothing dropped: both paths pick the same boxes
+    head.forward_train(feats, metas, proposals, gts, labels, ignores)
+    ref_head = _per_image(_dynamic_head())
+    ref_head.bbox_sampler.num = 2000
+    ref_head.forward_train(feats, metas, proposals, gts, labels, ignores)
+    assert head.iou_history == ref_head.iou_history and head.beta_history == ref_head.beta_history
+
+
+def test_two_sgd_steps_of_a_tiny_faster_rcnn_lower_the_loss_on_the_batched_path():
+    from .tiny_faster_rcnn import build_tiny, img_metas, sgd_steps
+    model = build_tiny(seed=0, base_channels=32)
+    assert model.roi_head._batched_sampling_applies([torch.zeros(2, 4)])
+    torch.manual_seed(1)
+    img = torch.randn(2, 3, 64, 80) * 0.1
+    img[0, :, 15:50, 20:55] += 1.0
+    img[1, :, 5:30, 40:75] += 1.0
+    data = dict(img=img, img_metas=img_metas(2, 64, 80),
+                gt_bboxes=[torch.tensor([[20., 15., 55., 50.]]),
+                           torch.tensor([[40., 5., 75., 30.], [2., 2., 20., 30.]])],
+                gt_labels=[torch.tensor([1]), torch.tensor([2, 0])])
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+    losses = sgd_steps(model, data, optimizer, 2)
+    assert losses[1] < losses[0], losses

@@ -60,7 +60,8 @@ def host_index(values: np.ndarray, device: Union[str, torch.device]) -> torch.Te
     return torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64)).to(device, non_blocking=True)
 
 
-def pad_boxes(boxes_list: Sequence[torch.Tensor], device: Union[str, torch.device]) -> Tuple[torch.Tensor, torch.Tensor]:
+def pad_boxes(boxes_list: Sequence[torch.Tensor],
+              device: Union[str, torch.device]) -> Tuple[torch.Tensor, torch.Tensor]:
     """N tensors (Gi, 4+) -> (N, G, 4) zero-padded (extra columns dropped), G = max(Gi), and the (N, G) bool
     mask of the real rows."""
     counts = [boxes.size(0) for boxes in boxes_list]

@@ -144,42 +144,25 @@ class StandardRoIHead(BaseRoIHead):
     def _batch_assign_and_sample(self, proposal_list: List[torch.Tensor], gt_bboxes: List[torch.Tensor],
                                  gt_labels: List[torch.Tensor],
                                  gt_bboxes_ignore: List[Optional[torch.Tensor]]) -> Tuple[list, list]:
-        """The per-image loop of :meth:`_assign_and_sample` for all N images at once, reading one (2, N) count
-        tensor back from the device.
+        """The per-image loop of :meth:`_assign_and_sample` for all N images at once; the only value read
+        back from the device is the (2, N) count of sampled positives and negatives.
 
-        Image i's Mi = Gi' + Pi candidates (Gi' = Gi ground truths first when ``add_gt_as_proposals``, else 0;
-        then its proposals) sit in row i of a (N, M) layout, M = max Mi, at their per-image index. One
-        ``batch_assign`` matches the proposal columns, the ground-truth columns take themselves (``add_gt_``),
-        and ``batch_sample_masks`` draws the sizes ``sample`` draws. Results equal the per-image path's for the
+        Image i's Mi candidates (its Gi ground truths first when ``add_gt_as_proposals``, then its Pi
+        proposals) sit in row i of an (N, M) layout, M = max Mi, at their per-image index. One ``batch_assign``
+        matches the proposal columns, the ground-truth columns take themselves (``add_gt_``), and
+        ``batch_sample_masks`` draws the sizes ``sample`` draws. The results equal the per-image path's for the
         same picks (indices ascending); the picks are uniform subsets as there, from other random numbers.
         """
         device = proposal_list[0].device
         num_gts = [gt.size(0) for gt in gt_bboxes]
-        num_props = [proposals.size(0) for proposals in proposal_list]
-        add_gt = self.bbox_sampler.add_gt_as_proposals
-        num_gt_cols = np.array(num_gts if add_gt else [0] * len(num_gts), dtype=np.int64)
-        num_cands = num_gt_cols + np.array(num_props, dtype=np.int64)
-        num_cols = int(num_cands.max(initial=0))
-        col_ids = np.arange(num_cols)
-        # flat (N * M) positions of the candidates, image after image, from the host-known counts
-        flat_pos = (np.arange(len(num_cands)) * num_cols)[:, None] + col_ids
-        is_gt_col = col_ids < num_gt_cols[:, None]
-        is_cand = col_ids < num_cands[:, None]
-        cand_rows = host_index(flat_pos[is_cand], device)
-        cands = proposal_list[0].new_zeros((len(num_cands) * num_cols, 4))
-        cands.index_copy_(0, host_index(flat_pos[is_cand & ~is_gt_col], device), torch.cat(proposal_list)[:, :4])
-        if add_gt:
-            cands.index_copy_(0, host_index(flat_pos[is_gt_col], device), torch.cat(gt_bboxes)[:, :4].to(cands.dtype))
-        cands = cands.view(len(num_cands), num_cols, 4)
-        is_prop_col = host_index(is_cand & ~is_gt_col, device).bool()
-        is_gt_col = host_index(is_gt_col, device).bool()
+        cands, is_gt_col, is_prop_col, cand_pos, num_cands = self._batch_candidates(proposal_list, gt_bboxes)
         gt_pad, gt_valid = pad_boxes(gt_bboxes, device)
         ignore_pad, ignore_valid = None, None
         if any(ignore is not None for ignore in gt_bboxes_ignore):
             ignore_pad, ignore_valid = pad_boxes(
                 [cands.new_zeros((0, 4)) if ignore is None else ignore for ignore in gt_bboxes_ignore], device)
         gt_inds, max_overlaps = self._batch_assign(cands, gt_pad, gt_valid, is_prop_col, ignore_pad, ignore_valid)
-        self_inds = torch.arange(1, num_cols + 1, device=device).expand_as(gt_inds)
+        self_inds = torch.arange(1, cands.size(1) + 1, device=device).expand_as(gt_inds)
         gt_inds = torch.where(is_gt_col, self_inds, gt_inds)
         max_overlaps = torch.where(is_gt_col, 1.0, max_overlaps)
         labels = torch.full_like(gt_inds, -1)
@@ -188,24 +171,36 @@ class StandardRoIHead(BaseRoIHead):
             labels = torch.where(gt_inds > 0, labels_pad.gather(1, (gt_inds - 1).clamp(min=0)), labels)
 
         pos_mask, neg_mask = self.bbox_sampler.batch_sample_masks(gt_inds)
-        num_pos, num_neg = torch.stack([pos_mask.sum(dim=1), neg_mask.sum(dim=1)]).tolist()  # the one read
-        pos_flat, neg_flat = _true_positions(pos_mask, sum(num_pos)), _true_positions(neg_mask, sum(num_neg))
-        pos_assigned = gt_inds.view(-1)[pos_flat] - 1
-        pos_gt_rows = torch.div(pos_flat, max(num_cols, 1), rounding_mode='floor') * gt_pad.size(1) + pos_assigned
-        sampled = dict(
-            pos_inds=(pos_flat % max(num_cols, 1)).split(num_pos),
-            neg_inds=(neg_flat % max(num_cols, 1)).split(num_neg),
-            pos_bboxes=cands.view(-1, 4)[pos_flat].split(num_pos),
-            neg_bboxes=cands.view(-1, 4)[neg_flat].split(num_neg),
-            pos_is_gt=is_gt_col.view(-1)[pos_flat].to(torch.uint8).split(num_pos),
-            pos_assigned_gt_inds=pos_assigned.split(num_pos),
-            pos_gt_bboxes=gt_pad.view(-1, 4)[pos_gt_rows].split(num_pos),
-            pos_gt_labels=labels.view(-1)[pos_flat].split(num_pos))
-        sampling_results = [SamplingResult.from_parts(num_gts=num_gts[i], **{key: parts[i] for key, parts in sampled.items()})
-                            for i in range(len(num_gts))]
-        per_image = [values.view(-1)[cand_rows].split(num_cands.tolist()) for values in (gt_inds, max_overlaps, labels)]
+        sampled = _gather_sampled(pos_mask, neg_mask, cands, is_gt_col, gt_inds, labels, gt_pad)
+        sampling_results = [SamplingResult.from_parts(num_gts=num_gt, **parts)
+                            for num_gt, parts in zip(num_gts, sampled)]
+        per_image = [values.view(-1)[cand_pos].split(num_cands) for values in (gt_inds, max_overlaps, labels)]
         assign_results = [AssignResult(num_gt, *values) for num_gt, *values in zip(num_gts, *per_image)]
         return assign_results, sampling_results
+
+    def _batch_candidates(self, proposal_list: List[torch.Tensor], gt_bboxes: List[torch.Tensor]) -> tuple:
+        """The (N, M) candidate layout of :meth:`_batch_assign_and_sample`, built from host-known counts.
+
+        Returns cands (N, M, 4) (zeros past each image's Mi), is_gt_col and is_prop_col (N, M) bool, the
+        (sum Mi,) positions of the candidates in the flattened (N * M) layout, image after image, and [Mi].
+        """
+        device = proposal_list[0].device
+        num_imgs = len(proposal_list)
+        num_gt_cols = np.array([gt.size(0) if self.bbox_sampler.add_gt_as_proposals else 0 for gt in gt_bboxes])
+        num_cands = num_gt_cols + np.array([proposals.size(0) for proposals in proposal_list])
+        num_cols = int(num_cands.max(initial=0))
+        col_ids = np.arange(num_cols)
+        flat_pos = (np.arange(num_imgs) * num_cols)[:, None] + col_ids
+        is_gt_col = col_ids < num_gt_cols[:, None]
+        is_prop_col = ~is_gt_col & (col_ids < num_cands[:, None])
+        cands = proposal_list[0].new_zeros((num_imgs * num_cols, 4))
+        # two copies of all images' boxes instead of a concatenation per image
+        cands.index_copy_(0, host_index(flat_pos[is_prop_col], device), torch.cat(proposal_list)[:, :4])
+        if is_gt_col.any():
+            cands.index_copy_(0, host_index(flat_pos[is_gt_col], device), torch.cat(gt_bboxes)[:, :4].to(cands.dtype))
+        cand_pos = host_index(flat_pos[is_gt_col | is_prop_col], device)
+        return (cands.view(num_imgs, num_cols, 4), host_index(is_gt_col, device).bool(),
+                host_index(is_prop_col, device).bool(), cand_pos, num_cands.tolist())
 
     @force_fp32
     def _batch_assign(self, cands: torch.Tensor, gt_pad: torch.Tensor, gt_valid: torch.Tensor,
@@ -349,6 +344,30 @@ class StandardRoIHead(BaseRoIHead):
             _det_bboxes = det_bboxes.clone()
             _det_bboxes[:, :4] *= det_bboxes.new_tensor(img_metas[0][0]['scale_factor'])
         return [bbox2result(_det_bboxes, det_labels, self.bbox_head.num_classes)]
+
+
+def _gather_sampled(pos_mask: torch.Tensor, neg_mask: torch.Tensor, cands: torch.Tensor, is_gt_col: torch.Tensor,
+                    gt_inds: torch.Tensor, labels: torch.Tensor, gt_pad: torch.Tensor) -> List[dict]:
+    """Per image the ``SamplingResult`` attributes (but ``num_gts``) of the sampled (N, M) layout: every
+    image's gathered at once and split by the sampled counts, read back once.
+
+    pos_mask, neg_mask, is_gt_col, gt_inds, labels (N, M); cands (N, M, 4); gt_pad (N, G, 4).
+    """
+    num_cols = max(cands.size(1), 1)
+    num_pos, num_neg = torch.stack([pos_mask.sum(dim=1), neg_mask.sum(dim=1)]).tolist()
+    pos_flat, neg_flat = _true_positions(pos_mask, sum(num_pos)), _true_positions(neg_mask, sum(num_neg))
+    pos_assigned = gt_inds.view(-1)[pos_flat] - 1
+    pos_gt_rows = torch.div(pos_flat, num_cols, rounding_mode='floor') * gt_pad.size(1) + pos_assigned
+    parts = dict(
+        pos_inds=(pos_flat % num_cols).split(num_pos),
+        neg_inds=(neg_flat % num_cols).split(num_neg),
+        pos_bboxes=cands.view(-1, 4)[pos_flat].split(num_pos),
+        neg_bboxes=cands.view(-1, 4)[neg_flat].split(num_neg),
+        pos_is_gt=is_gt_col.view(-1)[pos_flat].to(torch.uint8).split(num_pos),
+        pos_assigned_gt_inds=pos_assigned.split(num_pos),
+        pos_gt_bboxes=gt_pad.view(-1, 4)[pos_gt_rows].split(num_pos),
+        pos_gt_labels=labels.view(-1)[pos_flat].split(num_pos))
+    return [dict(zip(parts, values)) for values in zip(*parts.values())]
 
 
 def _true_positions(mask: torch.Tensor, num_true: int) -> torch.Tensor:
