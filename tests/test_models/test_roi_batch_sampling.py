@@ -83,6 +83,14 @@ def test_batched_low_quality_matches_equal_the_per_image_path():
                          _per_image(head)._assign_and_sample(proposals, gts, labels, ignores))
 
 
+def test_batched_path_takes_proposals_with_and_without_scores():
+    proposals, gts, labels, ignores = _batch()
+    proposals[1] = proposals[1][:, :4]  # given proposals may come without the score column
+    head = _roi_head()
+    _assert_same_results(head._assign_and_sample(proposals, gts, labels, ignores),
+                         _per_image(head)._assign_and_sample(proposals, gts, labels, ignores))
+
+
 def test_batched_path_without_any_ground_truth_gives_only_negatives():
     proposals, gts, labels, _ = _batch(num_gts=(0, 0, 0))
     head = _roi_head()

@@ -193,6 +193,8 @@ class StandardRoIHead(BaseRoIHead):
         flat_pos = (np.arange(num_imgs) * num_cols)[:, None] + col_ids
         is_gt_col = col_ids < num_gt_cols[:, None]
         is_prop_col = ~is_gt_col & (col_ids < num_cands[:, None])
+        if len({proposals.size(1) for proposals in proposal_list}) > 1:  # given proposals with and without scores
+            proposal_list = [proposals[:, :4] for proposals in proposal_list]
         cands = proposal_list[0].new_zeros((num_imgs * num_cols, 4))
         # two copies of all images' boxes instead of a concatenation per image
         cands.index_copy_(0, host_index(flat_pos[is_prop_col], device), torch.cat(proposal_list)[:, :4])
