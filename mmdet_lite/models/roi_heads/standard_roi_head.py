@@ -1,6 +1,7 @@
 """Second stage of a two-stage detector (MMDetection 2.x ``BaseRoIHead`` + ``StandardRoIHead``, box branch).
 
-Training: per image assign proposals to ground truths and sample them; all images' sampled boxes become
+Training: assign each image's proposals to its ground truths and sample them (all images at once for a
+``MaxIoUAssigner`` with a ``RandomSampler``, else image by image); all images' sampled boxes become
 one ``(R, 5)`` RoI tensor (positives then negatives per image, images concatenated); pool, classify,
 regress, and compute losses on the whole batch. Test: pool all proposals of the batch at once, then
 post-process each image.
