@@ -1,8 +1,9 @@
 """Box format conversions: flips, test-time mappings, RoI packing, per-class results."""
-from typing import List, Sequence, Union
+from typing import List, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 _FLIP_DIRECTIONS = ('horizontal', 'vertical', 'diagonal')
 
@@ -57,6 +58,18 @@ def host_index(values: np.ndarray, device: Union[str, torch.device]) -> torch.Te
     queued kernel has to finish first, whereas a blocking host-to-device copy synchronises the stream.
     """
     return torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64)).to(device, non_blocking=True)
+
+
+def pad_boxes(boxes_list: Sequence[torch.Tensor],
+              device: Union[str, torch.device]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """N tensors (Gi, 4+) -> (N, G, 4) zero-padded (extra columns dropped), G = max(Gi), and the (N, G) bool
+    mask of the real rows."""
+    counts = [boxes.size(0) for boxes in boxes_list]
+    num_max = max(counts, default=0)
+    # built from host-known sizes and copied without blocking: no device read
+    valid = (torch.arange(num_max)[None, :] < torch.tensor(counts)[:, None]).to(device, non_blocking=True)
+    padded = pad_sequence([boxes.reshape(-1, boxes.size(-1))[:, :4] for boxes in boxes_list], batch_first=True)
+    return padded.reshape(len(boxes_list), num_max, 4), valid
 
 
 def bbox2roi(bbox_list: Sequence[torch.Tensor]) -> torch.Tensor:

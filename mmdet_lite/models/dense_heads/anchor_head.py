@@ -12,7 +12,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from ...core.anchor import anchor_inside_flags, batch_anchor_inside_flags, build_prior_generator, images_to_levels
 from ...core.bbox import (MaxIoUAssigner, PseudoSampler, RandomSampler, build_assigner, build_bbox_coder,
-                          build_sampler)
+                          build_sampler, pad_boxes)
 from ...core.fp16 import force_fp32
 from ...core.post_processing import multiclass_nms
 from ...core.utils import multi_apply, unmap
@@ -258,10 +258,10 @@ class AnchorHead(BaseDenseHead):
         batch_anchors = anchors.expand(num_imgs, num_anchors, 4)
         inside_flags = batch_anchor_inside_flags(anchors, valid_flags, [meta['img_shape'] for meta in img_metas],
                                                  self.train_cfg['allowed_border'])
-        gt_bboxes, gt_valid = _pad_boxes(gt_bboxes_list, device)
+        gt_bboxes, gt_valid = pad_boxes(gt_bboxes_list, device)
         gt_bboxes_ignore, ignore_valid = None, None
         if gt_bboxes_ignore_list is not None and any(ignore is not None for ignore in gt_bboxes_ignore_list):
-            gt_bboxes_ignore, ignore_valid = _pad_boxes(
+            gt_bboxes_ignore, ignore_valid = pad_boxes(
                 [gt_bboxes.new_zeros((0, 4)) if ignore is None else ignore for ignore in gt_bboxes_ignore_list],
                 device)
         gt_inds, _ = self.assigner.batch_assign(batch_anchors, gt_bboxes, gt_valid, inside_flags,
@@ -399,13 +399,3 @@ class AnchorHead(BaseDenseHead):
                 continue
             result_list.append(multiclass_nms(bboxes, scores, cfg['score_thr'], cfg['nms'], cfg['max_per_img']))
         return result_list
-
-
-def _pad_boxes(boxes_list: Sequence[torch.Tensor], device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
-    """N tensors (Gi, 4) -> (N, G, 4) zero-padded, G = max(Gi), and the (N, G) bool mask of the real rows."""
-    counts = [boxes.size(0) for boxes in boxes_list]
-    num_max = max(counts, default=0)
-    # built from host-known sizes and copied without blocking: no device read
-    valid = (torch.arange(num_max)[None, :] < torch.tensor(counts)[:, None]).to(device, non_blocking=True)
-    padded = pad_sequence([boxes.reshape(-1, boxes.size(-1))[:, :4] for boxes in boxes_list], batch_first=True)
-    return padded.reshape(len(boxes_list), num_max, 4), valid

@@ -1,6 +1,7 @@
 """Second stage of a two-stage detector (MMDetection 2.x ``BaseRoIHead`` + ``StandardRoIHead``, box branch).
 
-Training: per image assign proposals to ground truths and sample them; all images' sampled boxes become
+Training: assign each image's proposals to its ground truths and sample them (all images at once for a
+``MaxIoUAssigner`` with a ``RandomSampler``, else image by image); all images' sampled boxes become
 one ``(R, 5)`` RoI tensor (positives then negatives per image, images concatenated); pool, classify,
 regress, and compute losses on the whole batch. Test: pool all proposals of the batch at once, then
 post-process each image.
@@ -12,9 +13,11 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from mmcv.runner import BaseModule
+from torch.nn.utils.rnn import pad_sequence
 
 from ..builder import HEADS, build_head, build_roi_extractor, build_shared_head
-from ...core.bbox import AssignResult, bbox2result, bbox2roi, bbox_mapping, boxes2roi, build_assigner, build_sampler
+from ...core.bbox import (AssignResult, MaxIoUAssigner, RandomSampler, SamplingResult, bbox2result, bbox2roi,
+                          bbox_mapping, boxes2roi, build_assigner, build_sampler, host_index, pad_boxes)
 from ...core.fp16 import force_fp32
 from ...core.post_processing import merge_aug_bboxes, multiclass_nms
 
@@ -111,8 +114,11 @@ class StandardRoIHead(BaseRoIHead):
         truths added as proposals).
 
         The sampler gets the image's feature maps ``feats`` (L maps (1, C, Hl, Wl) cut from ``x``), which
-        samplers that run the head (OHEM) use and the others ignore."""
+        samplers that run the head (OHEM) use and the others ignore. A ``MaxIoUAssigner`` with a
+        ``RandomSampler`` assigns and samples all images at once (:meth:`_batch_assign_and_sample`)."""
         gt_bboxes, gt_labels = self._valid_gts(gt_bboxes, gt_labels)
+        if self._batched_sampling_applies(gt_bboxes):
+            return self._batch_assign_and_sample(proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore)
         if x is None:
             img_feats = [None] * len(proposal_list)
         else:  # one split per level instead of a slice per level and image
@@ -124,6 +130,87 @@ class StandardRoIHead(BaseRoIHead):
             sampling_results.append(self.bbox_sampler.sample(assign_result, proposals, gt, labels, feats=feats))
             assign_results.append(assign_result)
         return assign_results, sampling_results
+
+    def _batched_sampling_applies(self, gt_bboxes: List[torch.Tensor]) -> bool:
+        """Whether :meth:`_batch_assign_and_sample` gives this head's results: exactly the assigner and
+        sampler classes it reimplements, the assignment not moved to the CPU, ``_assign`` not overridden."""
+        assigner, sampler = self.bbox_assigner, self.bbox_sampler
+        if type(assigner) is not MaxIoUAssigner or type(sampler) is not RandomSampler:
+            return False
+        if type(self)._assign is not StandardRoIHead._assign:
+            return False
+        max_gts = max((gt.size(0) for gt in gt_bboxes), default=0)
+        return not (assigner.gpu_assign_thr > 0 and max_gts > assigner.gpu_assign_thr)
+
+    def _batch_assign_and_sample(self, proposal_list: List[torch.Tensor], gt_bboxes: List[torch.Tensor],
+                                 gt_labels: List[torch.Tensor],
+                                 gt_bboxes_ignore: List[Optional[torch.Tensor]]) -> Tuple[list, list]:
+        """The per-image loop of :meth:`_assign_and_sample` for all N images at once; the only value read
+        back from the device is the (2, N) count of sampled positives and negatives.
+
+        Image i's Mi candidates (its Gi ground truths first when ``add_gt_as_proposals``, then its Pi
+        proposals) sit in row i of an (N, M) layout, M = max Mi, at their per-image index. One ``batch_assign``
+        matches the proposal columns, the ground-truth columns take themselves (``add_gt_``), and
+        ``batch_sample_masks`` draws the sizes ``sample`` draws. The results equal the per-image path's for the
+        same picks (indices ascending); the picks are uniform subsets as there, from other random numbers.
+        """
+        device = proposal_list[0].device
+        num_gts = [gt.size(0) for gt in gt_bboxes]
+        cands, is_gt_col, is_prop_col, cand_pos, num_cands = self._batch_candidates(proposal_list, gt_bboxes)
+        gt_pad, gt_valid = pad_boxes(gt_bboxes, device)
+        ignore_pad, ignore_valid = None, None
+        if any(ignore is not None for ignore in gt_bboxes_ignore):
+            ignore_pad, ignore_valid = pad_boxes(
+                [cands.new_zeros((0, 4)) if ignore is None else ignore for ignore in gt_bboxes_ignore], device)
+        gt_inds, max_overlaps = self._batch_assign(cands, gt_pad, gt_valid, is_prop_col, ignore_pad, ignore_valid)
+        self_inds = torch.arange(1, cands.size(1) + 1, device=device).expand_as(gt_inds)
+        gt_inds = torch.where(is_gt_col, self_inds, gt_inds)
+        max_overlaps = torch.where(is_gt_col, 1.0, max_overlaps)
+        labels = torch.full_like(gt_inds, -1)
+        if gt_pad.size(1) > 0:  # a shape check: with no ground truth at all nothing is positive
+            labels_pad = pad_sequence(gt_labels, batch_first=True).long()
+            labels = torch.where(gt_inds > 0, labels_pad.gather(1, (gt_inds - 1).clamp(min=0)), labels)
+
+        pos_mask, neg_mask = self.bbox_sampler.batch_sample_masks(gt_inds)
+        sampled = _gather_sampled(pos_mask, neg_mask, cands, is_gt_col, gt_inds, labels, gt_pad)
+        sampling_results = [SamplingResult.from_parts(num_gts=num_gt, **parts)
+                            for num_gt, parts in zip(num_gts, sampled)]
+        per_image = [values.view(-1)[cand_pos].split(num_cands) for values in (gt_inds, max_overlaps, labels)]
+        assign_results = [AssignResult(num_gt, *values) for num_gt, *values in zip(num_gts, *per_image)]
+        return assign_results, sampling_results
+
+    def _batch_candidates(self, proposal_list: List[torch.Tensor], gt_bboxes: List[torch.Tensor]) -> tuple:
+        """The (N, M) candidate layout of :meth:`_batch_assign_and_sample`, built from host-known counts.
+
+        Returns cands (N, M, 4) (zeros past each image's Mi), is_gt_col and is_prop_col (N, M) bool, the
+        (sum Mi,) positions of the candidates in the flattened (N * M) layout, image after image, and [Mi].
+        """
+        device = proposal_list[0].device
+        num_imgs = len(proposal_list)
+        num_gt_cols = np.array([gt.size(0) if self.bbox_sampler.add_gt_as_proposals else 0 for gt in gt_bboxes])
+        num_cands = num_gt_cols + np.array([proposals.size(0) for proposals in proposal_list])
+        num_cols = int(num_cands.max(initial=0))
+        col_ids = np.arange(num_cols)
+        flat_pos = (np.arange(num_imgs) * num_cols)[:, None] + col_ids
+        is_gt_col = col_ids < num_gt_cols[:, None]
+        is_prop_col = ~is_gt_col & (col_ids < num_cands[:, None])
+        if len({proposals.size(1) for proposals in proposal_list}) > 1:  # given proposals with and without scores
+            proposal_list = [proposals[:, :4] for proposals in proposal_list]
+        cands = proposal_list[0].new_zeros((num_imgs * num_cols, 4))
+        # two copies of all images' boxes instead of a concatenation per image
+        cands.index_copy_(0, host_index(flat_pos[is_prop_col], device), torch.cat(proposal_list)[:, :4])
+        if is_gt_col.any():
+            cands.index_copy_(0, host_index(flat_pos[is_gt_col], device), torch.cat(gt_bboxes)[:, :4].to(cands.dtype))
+        cand_pos = host_index(flat_pos[is_gt_col | is_prop_col], device)
+        return (cands.view(num_imgs, num_cols, 4), host_index(is_gt_col, device).bool(),
+                host_index(is_prop_col, device).bool(), cand_pos, num_cands.tolist())
+
+    @force_fp32
+    def _batch_assign(self, cands: torch.Tensor, gt_pad: torch.Tensor, gt_valid: torch.Tensor,
+                      cands_valid: torch.Tensor, ignore_pad: Optional[torch.Tensor],
+                      ignore_valid: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``MaxIoUAssigner.batch_assign`` of (N, M, 4) ``cands`` (those in ``cands_valid``) in float32."""
+        return self.bbox_assigner.batch_assign(cands, gt_pad, gt_valid, cands_valid, ignore_pad, ignore_valid)
 
     @staticmethod
     def _valid_gts(gt_bboxes: List[torch.Tensor],
@@ -260,3 +347,38 @@ class StandardRoIHead(BaseRoIHead):
             _det_bboxes = det_bboxes.clone()
             _det_bboxes[:, :4] *= det_bboxes.new_tensor(img_metas[0][0]['scale_factor'])
         return [bbox2result(_det_bboxes, det_labels, self.bbox_head.num_classes)]
+
+
+def _gather_sampled(pos_mask: torch.Tensor, neg_mask: torch.Tensor, cands: torch.Tensor, is_gt_col: torch.Tensor,
+                    gt_inds: torch.Tensor, labels: torch.Tensor, gt_pad: torch.Tensor) -> List[dict]:
+    """Per image the ``SamplingResult`` attributes (but ``num_gts``) of the sampled (N, M) layout: every
+    image's gathered at once and split by the sampled counts, read back once.
+
+    pos_mask, neg_mask, is_gt_col, gt_inds, labels (N, M); cands (N, M, 4); gt_pad (N, G, 4).
+    """
+    num_cols = max(cands.size(1), 1)
+    num_pos, num_neg = torch.stack([pos_mask.sum(dim=1), neg_mask.sum(dim=1)]).tolist()
+    pos_flat, neg_flat = _true_positions(pos_mask, sum(num_pos)), _true_positions(neg_mask, sum(num_neg))
+    pos_assigned = gt_inds.view(-1)[pos_flat] - 1
+    pos_gt_rows = torch.div(pos_flat, num_cols, rounding_mode='floor') * gt_pad.size(1) + pos_assigned
+    parts = dict(
+        pos_inds=(pos_flat % num_cols).split(num_pos),
+        neg_inds=(neg_flat % num_cols).split(num_neg),
+        pos_bboxes=cands.view(-1, 4)[pos_flat].split(num_pos),
+        neg_bboxes=cands.view(-1, 4)[neg_flat].split(num_neg),
+        pos_is_gt=is_gt_col.view(-1)[pos_flat].to(torch.uint8).split(num_pos),
+        pos_assigned_gt_inds=pos_assigned.split(num_pos),
+        pos_gt_bboxes=gt_pad.view(-1, 4)[pos_gt_rows].split(num_pos),
+        pos_gt_labels=labels.view(-1)[pos_flat].split(num_pos))
+    return [dict(zip(parts, values)) for values in zip(*parts.values())]
+
+
+def _true_positions(mask: torch.Tensor, num_true: int) -> torch.Tensor:
+    """(num_true,) ascending flat positions of the true entries of ``mask``, whose count the host knows:
+    no device read, unlike ``nonzero``."""
+    flat = mask.reshape(-1)
+    rank = torch.cumsum(flat, dim=0) - 1
+    # false entries go to the spare last slot, which is dropped
+    slots = torch.where(flat, rank, num_true)
+    positions = torch.arange(flat.numel(), device=flat.device)
+    return positions.new_zeros(num_true + 1).scatter_(0, slots, positions)[:num_true]

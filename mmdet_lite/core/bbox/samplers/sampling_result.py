@@ -43,6 +43,19 @@ class SamplingResult:
         self.pos_gt_labels = (None if assign_result.labels is None else
                               assign_result.labels[pos_inds])
 
+    @classmethod
+    def from_parts(cls, pos_inds: torch.Tensor, neg_inds: torch.Tensor, pos_bboxes: torch.Tensor,
+                   neg_bboxes: torch.Tensor, pos_is_gt: torch.Tensor, num_gts: int,
+                   pos_assigned_gt_inds: torch.Tensor, pos_gt_bboxes: torch.Tensor,
+                   pos_gt_labels: Optional[torch.Tensor]) -> 'SamplingResult':
+        """A result from attributes already gathered (a batched sampler gathers all images' at once and
+        splits them), so that building it indexes nothing."""
+        result = cls.__new__(cls)
+        result.__dict__.update(pos_inds=pos_inds, neg_inds=neg_inds, pos_bboxes=pos_bboxes, neg_bboxes=neg_bboxes,
+                               pos_is_gt=pos_is_gt, num_gts=num_gts, pos_assigned_gt_inds=pos_assigned_gt_inds,
+                               pos_gt_bboxes=pos_gt_bboxes, pos_gt_labels=pos_gt_labels)
+        return result
+
     @property
     def bboxes(self) -> torch.Tensor:
         """(P + Q, 4) positives then negatives."""
