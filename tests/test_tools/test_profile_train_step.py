@@ -66,3 +66,11 @@ def test_per_image_lines_are_those_whose_operators_double_with_the_batch(profile
     at_2n = {'a.py:1 per_image': 20, 'b.py:2 batched': 7, 'c.py:3 mostly_per_image': 9, 'd.py:4 new': 4}
     assert profiler.per_image_lines(at_n, at_2n, num_imgs=2) == [('a.py:1 per_image', 10, 20),
                                                                  ('c.py:3 mostly_per_image', 5, 9), ('d.py:4 new', 0, 4)]
+
+
+def test_every_row_builds_from_the_profilers_arguments(profiler):
+    # the rows are benchmark_train.py's: each must find every argument it reads in the profiler's
+    args = profiler.parse_args(['--warmup', '0', '--rows', 'mmdet_lite', 'torchvision'])
+    for name in args.rows:
+        row = profiler._build(name, (1, 3, 64, 64), args)
+        assert row is not None

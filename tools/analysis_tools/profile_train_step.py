@@ -171,6 +171,7 @@ def parse_args(argv=None):
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps per row')
     parser.add_argument('--lr', type=float, default=1e-3)
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    parser.add_argument('--config', default=benchmark_train.CONFIG, help='config whose model the mmdet_lite rows train')
     parser.add_argument('--rows', nargs='+', default=['mmdet_lite', 'torchvision'], choices=list(benchmark_train.ROWS))
     parser.add_argument('--top', type=int, default=15, help='lines listed per table')
     parser.add_argument('--trace', metavar='DIR', help='write a Chrome trace of one step per row here')
