@@ -156,3 +156,18 @@ def test_batch_valid_and_inside_flags_equal_those_of_each_image():
             expected = anchor_inside_flags(anchors, torch.cat(flags), img_shape, allowed_border)
             assert torch.equal(inside[img], expected)
     assert not batch_flags[0][1].all() and batch_flags[0][0].all()
+
+
+def test_grid_priors_are_cached_per_sizes_dtype_and_device_and_the_cache_is_bounded():
+    generator = rpn_generator()
+    sizes = [(8, 10), (4, 5), (2, 3), (1, 2), (1, 1)]
+    first = generator.grid_priors(sizes, device='cpu')
+    again = generator.grid_priors(sizes, device='cpu')
+    assert again is not first and all(a is b for a, b in zip(again, first))
+    half = generator.grid_priors(sizes, dtype=torch.float16, device='cpu')
+    assert half[0].dtype == torch.float16 and torch.allclose(half[0].float(), first[0], atol=0.01)  # its own entry
+    for extra in range(AnchorGenerator.GRID_CACHE_SIZE):
+        generator.grid_priors([(9 + extra, 10)] + sizes[1:], device='cpu')
+    assert len(generator._grid_cache) == AnchorGenerator.GRID_CACHE_SIZE
+    fresh = generator.grid_priors(sizes, device='cpu')  # evicted: computed anew, the same values
+    assert fresh[0] is not first[0] and all(torch.equal(f, o) for f, o in zip(fresh, first))

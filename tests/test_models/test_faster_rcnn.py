@@ -189,3 +189,21 @@ def test_aug_test_merges_flipped_augmentation_back_into_the_original_frame():
     assert dets[:, [0, 2]].min() >= 0 and dets[:, [0, 2]].max() <= 160 and dets[:, [1, 3]].max() <= 128
     # merged scores (means over augmentations) still pass test_cfg.rcnn.score_thr
     assert dets[:, 4].min() > 0.05
+
+
+def test_cached_anchors_are_reused_and_left_unchanged_by_training_and_testing():
+    model = build_tiny()
+    generator = model.rpn_head.prior_generator
+    data = _batch([torch.tensor([[10., 20., 80., 100.]]), torch.tensor([[50., 40., 150., 120.]])],
+                  [torch.tensor([0]), torch.tensor([2])])
+    out = _assert_finite_losses_and_grads(model, data)
+    model.eval()
+    with torch.no_grad():
+        model.simple_test(data['img'], data['img_metas'])
+    assert len(generator._grid_cache) == 1  # training and testing at one size share one grid
+    (key, cached), = generator._grid_cache.items()
+    fresh = [generator.single_level_grid_priors(size, level_idx=i, dtype=key[1], device=key[2])
+             for i, size in enumerate(key[0])]
+    assert all(torch.equal(c, f) for c, f in zip(cached, fresh))  # nothing wrote into the shared anchors
+    assert generator.grid_priors(key[0], device='cpu')[0] is cached[0]
+    assert out['loss'].requires_grad

@@ -6,6 +6,7 @@ size of level i. Anchors are x1y1x2y2 in input-image pixels; on level i the anch
 matching the flattening ``(N, A*C, H, W) -> permute(0, 2, 3, 1) -> reshape(-1, C)`` of head outputs.
 """
 import math
+from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -34,6 +35,8 @@ class AnchorGenerator:
         center_offset: centre of the base anchors as a fraction of the base size (used when
             ``centers`` is None); must be in [0, 1].
     """
+
+    GRID_CACHE_SIZE = 8
 
     def __init__(self,
                  strides: Sequence[Union[int, Tuple[int, int]]],
@@ -74,6 +77,8 @@ class AnchorGenerator:
         self.centers = centers
         self.center_offset = center_offset
         self.base_anchors = self.gen_base_anchors()
+        # grid_priors of the last few (featmap sizes, dtype, device): the same every step at a fixed input size
+        self._grid_cache: 'OrderedDict[tuple, List[torch.Tensor]]' = OrderedDict()
 
     @property
     def num_base_anchors(self) -> List[int]:
@@ -159,13 +164,22 @@ class AnchorGenerator:
             device: device of the anchors.
 
         Returns:
-            L tensors of shape (Hi * Wi * A, 4).
+            L tensors of shape (Hi * Wi * A, 4), shared with later calls of the same sizes, dtype and
+            device (the last ``GRID_CACHE_SIZE`` of them are kept): not to be modified in place.
         """
         self._check_levels(featmap_sizes)
-        return [
+        key = (tuple(tuple(int(side) for side in size) for size in featmap_sizes), dtype, torch.device(device))
+        if key in self._grid_cache:
+            self._grid_cache.move_to_end(key)
+            return list(self._grid_cache[key])
+        priors = [
             self.single_level_grid_priors(featmap_sizes[i], level_idx=i, dtype=dtype, device=device)
             for i in range(self.num_levels)
         ]
+        self._grid_cache[key] = priors
+        if len(self._grid_cache) > self.GRID_CACHE_SIZE:
+            self._grid_cache.popitem(last=False)
+        return list(priors)
 
     def single_level_grid_priors(self,
                                  featmap_size: Tuple[int, int],
