@@ -113,3 +113,20 @@ def test_loss_of_batched_path_equals_per_image_path():
     for key in ('loss_rpn_cls', 'loss_rpn_bbox'):
         for batched_level, per_image_level in zip(batched[key], per_image[key]):
             assert torch.equal(batched_level, per_image_level)
+
+
+@pytest.mark.parametrize('num,pos_fraction', [(256, 0.5), (4, 0.5)])
+def test_subsampled_positives_get_the_deltas_of_their_ground_truth_and_the_rest_zero(num, pos_fraction):
+    # (256, 0.5): every positive kept (fewer than 128); (4, 0.5): at most 2 of them per image
+    sampler = dict(type='RandomSampler', num=num, pos_fraction=pos_fraction, add_gt_as_proposals=False)
+    torch.manual_seed(0)
+    batched, _ = _both_paths(_head(dict(sampler=sampler)))
+    every_positive, _ = _both_paths(_head(dict(sampler=dict(sampler, num=10**6, pos_fraction=1.0))))
+    for targets, weights, all_targets, all_weights in zip(batched[2], batched[3], every_positive[2], every_positive[3]):
+        picked = weights[..., 0] > 0
+        assert bool((all_weights[..., 0][picked] > 0).all())  # sampled positives are positives
+        assert torch.equal(targets[picked], all_targets[picked])
+        assert torch.equal(targets[~picked], torch.zeros_like(targets[~picked]))
+    num_pos = sum(int((weights[..., 0] > 0).sum()) for weights in batched[3])
+    num_all = sum(int((weights[..., 0] > 0).sum()) for weights in every_positive[3])
+    assert num_pos == (num_all if num == 256 else 2 + 0 + 2)  # the images hold 4, 0 and 2 ground truths

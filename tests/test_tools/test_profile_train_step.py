@@ -74,3 +74,16 @@ def test_every_row_builds_from_the_profilers_arguments(profiler):
     for name in args.rows:
         row = profiler._build(name, (1, 3, 64, 64), args)
         assert row is not None
+
+
+def test_benchmark_targets_times_each_part_both_ways(capsys):
+    from mmdet_lite.models.dense_heads import AnchorHead, RPNHead
+    from mmdet_lite.models.roi_heads import StandardRoIHead
+    # the switches the script flips between the per-image and the batched path
+    assert callable(AnchorHead._batched_targets_apply) and callable(StandardRoIHead._batched_sampling_applies)
+    assert RPNHead.nms_images_at_once is False
+    tool = load_tool('analysis_tools/benchmark_targets.py')
+    tool.main(['--size', '64', '96', '--batch-sizes', '2', '--repeats', '1', '--boxes', '2'])
+    rows = [line.split('|')[1:-1] for line in capsys.readouterr().out.splitlines() if line.startswith('| ')][2:]
+    assert [row[0].strip().split(' (')[0] for row in rows] == ['RPN loss', 'RPN proposals', 'RoI assignment and sampling']
+    assert all(row[1].strip() == '2' and float(row[2]) > 0 and float(row[3]) > 0 for row in rows)

@@ -275,9 +275,21 @@ class AnchorHead(BaseDenseHead):
             num_max_gts = gt_bboxes.size(1)
             assigned = (gt_inds - 1).clamp(min=0)
             flat_assigned = assigned + torch.arange(num_imgs, device=device)[:, None] * num_max_gts
-            matched_gt = gt_bboxes.to(batch_anchors.dtype).view(-1, 4)[flat_assigned]
-            pos_targets = matched_gt if self.reg_decoded_bbox else self.bbox_coder.encode(batch_anchors, matched_gt)
-            bbox_targets = torch.where(pos_mask[..., None], pos_targets.to(bbox_targets.dtype), bbox_targets)
+            if isinstance(self.sampler, RandomSampler):
+                # at most num * pos_fraction positives per image: encode those rows only, not all R anchors
+                max_pos = min(int(self.sampler.num * self.sampler.pos_fraction), num_anchors)
+                picked, rows = pos_mask.to(torch.uint8).topk(max_pos, dim=1)
+                rows4 = rows[..., None].expand(-1, -1, 4)
+                row_anchors = batch_anchors.gather(1, rows4)
+                row_gts = gt_bboxes.to(batch_anchors.dtype).view(-1, 4)[flat_assigned.gather(1, rows)]
+                row_targets = row_gts if self.reg_decoded_bbox else self.bbox_coder.encode(row_anchors, row_gts)
+                # picked rows that are not positives (an image with fewer) get 0, which they hold anyway
+                row_targets = torch.where(picked.bool()[..., None], row_targets.to(bbox_targets.dtype), 0.)
+                bbox_targets = bbox_targets.scatter(1, rows4, row_targets)
+            else:
+                matched_gt = gt_bboxes.to(batch_anchors.dtype).view(-1, 4)[flat_assigned]
+                pos_targets = matched_gt if self.reg_decoded_bbox else self.bbox_coder.encode(batch_anchors, matched_gt)
+                bbox_targets = torch.where(pos_mask[..., None], pos_targets.to(bbox_targets.dtype), bbox_targets)
             if gt_labels_list is None or gt_labels_list[0] is None:
                 pos_labels = torch.zeros_like(labels)  # RPN: one foreground class
             else:
