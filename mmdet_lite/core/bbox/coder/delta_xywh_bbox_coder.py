@@ -114,18 +114,24 @@ def delta2bbox(rois: torch.Tensor,
     return bboxes
 
 
+def max_xy(max_shape: MaxShape, boxes: torch.Tensor) -> torch.Tensor:
+    """(w, h) of ``max_shape`` as ``boxes``' dtype and device: (2,) for one (h, w, ...) shape, (B, 1, 2) for
+    (B, 2+) per-image shapes, which need batched (B, N, 4k) ``boxes``."""
+    shape_t = max_shape if isinstance(max_shape, torch.Tensor) else boxes.new_tensor(max_shape)
+    shape_t = shape_t[..., :2].to(boxes)
+    if shape_t.dim() == 2:
+        if boxes.dim() != 3 or shape_t.size(0) != boxes.size(0):
+            raise ValueError(f'per-image max_shape {tuple(shape_t.shape)} needs batched boxes '
+                             f'(B, N, 4k) with the same B, got {tuple(boxes.shape)}')
+        shape_t = shape_t[:, None, :]
+    return shape_t.flip(-1)
+
+
 def _clip_to_shape(bboxes: torch.Tensor, max_shape: MaxShape) -> torch.Tensor:
     """Clamp (..., 4k) boxes: x to [0, w], y to [0, h]; ``max_shape`` is (h, w, ...) or (B, 2+)."""
-    shape_t = max_shape if isinstance(max_shape, torch.Tensor) else bboxes.new_tensor(max_shape)
-    shape_t = shape_t[..., :2].to(bboxes)
-    if shape_t.dim() == 2:
-        if bboxes.dim() != 3 or shape_t.size(0) != bboxes.size(0):
-            raise ValueError(f'per-image max_shape {tuple(shape_t.shape)} needs batched boxes '
-                             f'(B, N, 4k) with the same B, got {tuple(bboxes.shape)}')
-        shape_t = shape_t[:, None, :]
-    # (h, w) -> (w, h, w, h, ...) matching x1, y1, x2, y2 columns
-    max_xy = torch.cat([shape_t.flip(-1)] * (bboxes.size(-1) // 2), dim=-1)
-    return torch.min(bboxes.clamp(min=0), max_xy)
+    # (w, h) -> (w, h, w, h, ...) matching x1, y1, x2, y2 columns
+    upper = torch.cat([max_xy(max_shape, bboxes)] * (bboxes.size(-1) // 2), dim=-1)
+    return torch.min(bboxes.clamp(min=0), upper)
 
 
 @BBOX_CODERS.register_module()

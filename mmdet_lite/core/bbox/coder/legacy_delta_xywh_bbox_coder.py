@@ -11,7 +11,7 @@ import torch
 
 from ..builder import BBOX_CODERS
 from .base_bbox_coder import BaseBBoxCoder
-from .delta_xywh_bbox_coder import MaxShape
+from .delta_xywh_bbox_coder import MaxShape, max_xy
 
 
 def _legacy_centers_and_sizes(boxes: torch.Tensor) -> torch.Tensor:
@@ -85,21 +85,12 @@ def legacy_delta2bbox(rois: torch.Tensor,
     top_left = ctr - size * 0.5 + 0.5
     bottom_right = ctr + size * 0.5 - 0.5
     if max_shape is not None:
-        upper = _last_pixel(max_shape, deltas)
-        if upper.dim() == 2:
-            if deltas.dim() != 3 or upper.size(0) != deltas.size(0):
-                raise ValueError(f'per-image max_shape {tuple(upper.shape)} needs batched deltas '
-                                 f'(B, N, 4k) with the same B, got {tuple(deltas.shape)}')
-            upper = upper[:, None, None, :]
+        # last pixel (w - 1, h - 1); per image (B, 1, 1, 2) against the (B, N, k, 2) corners
+        upper = max_xy(max_shape, deltas) - 1
+        upper = upper[:, :, None, :] if upper.dim() == 3 else upper
         top_left = torch.min(top_left.clamp(min=0), upper)
         bottom_right = torch.min(bottom_right.clamp(min=0), upper)
     return torch.cat([top_left, bottom_right], dim=-1).view(deltas.shape)
-
-
-def _last_pixel(max_shape: MaxShape, like: torch.Tensor) -> torch.Tensor:
-    """(h, w, ...) -> (w - 1, h - 1); (B, 2+) shapes -> (B, 2), as ``like``'s dtype and device."""
-    shape_t = max_shape if isinstance(max_shape, torch.Tensor) else like.new_tensor(max_shape)
-    return shape_t[..., :2].to(like).flip(-1) - 1
 
 
 @BBOX_CODERS.register_module()
