@@ -38,14 +38,7 @@ def anchor_inside_flags(flat_anchors: torch.Tensor,
     Returns:
         (R,) bool.
     """
-    img_h, img_w = img_shape[:2]
-    if allowed_border < 0:
-        return valid_flags
-    return (valid_flags
-            & (flat_anchors[:, 0] >= -allowed_border)
-            & (flat_anchors[:, 1] >= -allowed_border)
-            & (flat_anchors[:, 2] < img_w + allowed_border)
-            & (flat_anchors[:, 3] < img_h + allowed_border))
+    return batch_anchor_inside_flags(flat_anchors, valid_flags[None], [img_shape], allowed_border)[0]
 
 
 def batch_anchor_inside_flags(anchors: torch.Tensor,
