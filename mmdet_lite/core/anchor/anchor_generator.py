@@ -9,9 +9,11 @@ import math
 from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 from torch.nn.modules.utils import _pair
 
+from ..utils import host_index
 from .builder import PRIOR_GENERATORS
 
 DeviceLike = Union[str, torch.device]
@@ -252,9 +254,7 @@ class AnchorGenerator:
         valid_sizes = [[(min(math.ceil(pad_h / stride_h), feat_h), min(math.ceil(pad_w / stride_w), feat_w))
                         for (stride_w, stride_h), (feat_h, feat_w) in zip(self.strides, featmap_sizes)]
                        for pad_h, pad_w, *_ in pad_shapes]
-        # one non-blocking copy of the host-known sizes (a blocking one would wait for the device)
-        valid_sizes = torch.tensor(valid_sizes, dtype=torch.long).reshape(len(pad_shapes), self.num_levels, 2)
-        valid_sizes = valid_sizes.to(device, non_blocking=True)
+        valid_sizes = host_index(np.array(valid_sizes).reshape(len(pad_shapes), self.num_levels, 2), device)
         multi_level_flags = []
         for i, (feat_h, feat_w) in enumerate(featmap_sizes):
             valid_y = torch.arange(feat_h, device=device)[None, :] < valid_sizes[:, i, 0:1]

@@ -7,7 +7,7 @@ from .iou_calculators import IOU_CALCULATORS, BboxOverlaps2D, bbox_overlaps, bui
 from .samplers import (BaseSampler, CombinedSampler, InstanceBalancedPosSampler, IoUBalancedNegSampler,
                        OHEMSampler, PseudoSampler, RandomSampler, SamplingResult, ScoreHLRSampler)
 from .transforms import (bbox2result, bbox2roi, bbox_cxcywh_to_xyxy, bbox_flip, bbox_mapping, bbox_mapping_back,
-                         bbox_rescale, bbox_xyxy_to_cxcywh, boxes2roi, host_index, pad_boxes, roi2bbox)
+                         bbox_rescale, bbox_xyxy_to_cxcywh, boxes2roi, pad_boxes, roi2bbox)
 
 __all__ = [
     'bbox_overlaps', 'BboxOverlaps2D', 'IOU_CALCULATORS', 'build_iou_calculator',
@@ -17,5 +17,5 @@ __all__ = [
     'InstanceBalancedPosSampler', 'IoUBalancedNegSampler', 'OHEMSampler', 'ScoreHLRSampler', 'BaseBBoxCoder',
     'DeltaXYWHBBoxCoder', 'LegacyDeltaXYWHBBoxCoder', 'BucketingBBoxCoder',
     'bbox2delta', 'delta2bbox', 'bbox_flip', 'bbox_mapping', 'bbox_mapping_back', 'bbox2roi', 'boxes2roi',
-    'host_index', 'pad_boxes', 'roi2bbox', 'bbox2result', 'bbox_rescale', 'bbox_cxcywh_to_xyxy', 'bbox_xyxy_to_cxcywh'
+    'pad_boxes', 'roi2bbox', 'bbox2result', 'bbox_rescale', 'bbox_cxcywh_to_xyxy', 'bbox_xyxy_to_cxcywh'
 ]

@@ -5,6 +5,8 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
+from ..utils import host_index
+
 _FLIP_DIRECTIONS = ('horizontal', 'vertical', 'diagonal')
 
 
@@ -51,23 +53,13 @@ def bbox_mapping_back(bboxes: torch.Tensor,
     return new_bboxes.view(bboxes.shape)
 
 
-def host_index(values: np.ndarray, device: Union[str, torch.device]) -> torch.Tensor:
-    """A host-built integer array as a tensor on ``device``.
-
-    The copy does not wait for the device (``non_blocking``): the values are already on the host, so no
-    queued kernel has to finish first, whereas a blocking host-to-device copy synchronises the stream.
-    """
-    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64)).to(device, non_blocking=True)
-
-
 def pad_boxes(boxes_list: Sequence[torch.Tensor],
               device: Union[str, torch.device]) -> Tuple[torch.Tensor, torch.Tensor]:
     """N tensors (Gi, 4+) -> (N, G, 4) zero-padded (extra columns dropped), G = max(Gi), and the (N, G) bool
     mask of the real rows."""
-    counts = [boxes.size(0) for boxes in boxes_list]
-    num_max = max(counts, default=0)
-    # built from host-known sizes and copied without blocking: no device read
-    valid = (torch.arange(num_max)[None, :] < torch.tensor(counts)[:, None]).to(device, non_blocking=True)
+    counts = np.array([boxes.size(0) for boxes in boxes_list], dtype=np.int64)
+    num_max = int(counts.max(initial=0))
+    valid = host_index(np.arange(num_max)[None, :] < counts[:, None], device).bool()
     padded = pad_sequence([boxes.reshape(-1, boxes.size(-1))[:, :4] for boxes in boxes_list], batch_first=True)
     return padded.reshape(len(boxes_list), num_max, 4), valid
 

@@ -1,8 +1,10 @@
 """Small helpers shared by heads: apply a function over images/levels, scatter back into a full tensor,
-select one image of multi-level outputs, keep the top-scoring (box, class) pairs."""
+select one image of multi-level outputs, keep the top-scoring (box, class) pairs, copy host-built
+indices to the device without waiting for it."""
 from functools import partial
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 
 
@@ -82,3 +84,12 @@ def filter_scores_and_topk(scores: torch.Tensor, score_thr: float, topk: int, re
     else:
         raise TypeError(f'results must be a dict, list or Tensor, got {type(results)}')
     return sorted_scores[:num_topk], labels, keep_idxs, filtered_results
+
+
+def host_index(values: Union[np.ndarray, Sequence], device: Union[str, torch.device]) -> torch.Tensor:
+    """A host-built integer (or bool) array as an int64 tensor on ``device``.
+
+    The copy does not wait for the device (``non_blocking``): the values are already on the host, so no
+    queued kernel has to finish first, whereas a blocking host-to-device copy synchronises the stream.
+    """
+    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64)).to(device, non_blocking=True)

@@ -5,6 +5,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...core.utils import host_index
+
 
 class DetDataPreprocessor(nn.Module):
     """Normalise and pad a collated batch as ``Normalize`` + ``Pad`` + collation do on the CPU.
@@ -41,9 +43,8 @@ class DetDataPreprocessor(nn.Module):
         if self.to_rgb:
             imgs = imgs.flip(1)
         normalized = (imgs - self.mean) / self.std
-        # (N, 4): img_h, img_w, pad_h, pad_w; a non-blocking copy, no wait for the device
-        shapes = torch.tensor([[*meta['img_shape'][:2], *meta['pad_shape'][:2]] for meta in img_metas])
-        shapes = shapes.to(imgs.device, non_blocking=True)
+        # (N, 4): img_h, img_w, pad_h, pad_w
+        shapes = host_index([[*meta['img_shape'][:2], *meta['pad_shape'][:2]] for meta in img_metas], imgs.device)
         rows = torch.arange(batch_height, device=imgs.device).view(1, -1, 1)
         cols = torch.arange(batch_width, device=imgs.device).view(1, 1, -1)
         in_img = (rows < shapes[:, 0].view(-1, 1, 1)) & (cols < shapes[:, 1].view(-1, 1, 1))

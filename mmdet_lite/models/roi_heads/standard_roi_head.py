@@ -17,9 +17,10 @@ from torch.nn.utils.rnn import pad_sequence
 
 from ..builder import HEADS, build_head, build_roi_extractor, build_shared_head
 from ...core.bbox import (AssignResult, MaxIoUAssigner, RandomSampler, SamplingResult, bbox2result, bbox2roi,
-                          bbox_mapping, boxes2roi, build_assigner, build_sampler, host_index, pad_boxes)
+                          bbox_mapping, boxes2roi, build_assigner, build_sampler, pad_boxes)
 from ...core.fp16 import force_fp32
 from ...core.post_processing import merge_aug_bboxes, multiclass_nms
+from ...core.utils import host_index
 
 
 class BaseRoIHead(BaseModule):

@@ -13,9 +13,10 @@ import torch.nn.functional as F
 from mmcv.runner import BaseModule
 from torch.nn.modules.utils import _pair
 
-from ....core.bbox import build_bbox_coder, host_index
+from ....core.bbox import build_bbox_coder
 from ....core.fp16 import force_fp32
 from ....core.post_processing import multiclass_nms
+from ....core.utils import host_index
 from ...builder import HEADS, build_loss
 from ...losses import accuracy
 
