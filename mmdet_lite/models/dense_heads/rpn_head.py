@@ -2,7 +2,8 @@
 
 Training reuses ``AnchorHead``'s targets and losses (one foreground class, losses renamed to
 ``loss_rpn_cls``/``loss_rpn_bbox``). Proposals: per level the top ``nms_pre`` scores, levels concatenated,
-decoding, size filter and NMS keyed by image and level, all batched over images (one NMS call on a GPU).
+decoding and size filter batched over images, then NMS keyed by level, one call per image (one call for
+all images with ``nms_images_at_once``).
 
 Symbols as in ``anchor_head``: N images, L levels, A anchors per location, K kept candidates per image.
 """
