@@ -229,8 +229,11 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
     runner.register_training_hooks(cfg.lr_config, _optimizer_hook_config(cfg, distributed),
                                    cfg.checkpoint_config, cfg.log_config,
                                    cfg.get('momentum_config', None))
-    # Before the OptimizerHook (ABOVE_NORMAL): a non-finite loss never reaches the weights.
-    runner.register_hook(CheckInvalidLossHook(), priority='HIGH')
+    # Reads the losses when the logger does, unless custom_hooks has its own; before the
+    # OptimizerHook (ABOVE_NORMAL), so with interval 1 a bad loss would not reach the weights.
+    if not any(hook.get('type') == 'CheckInvalidLossHook' for hook in cfg.get('custom_hooks') or []):
+        log_interval = (cfg.get('log_config') or {}).get('interval', 50)
+        runner.register_hook(CheckInvalidLossHook(interval=log_interval), priority='HIGH')
     # After the CheckpointHook (same priority, registered later).
     runner.register_hook(LastCheckpointHook(), priority='NORMAL')
     if cfg.get('seed') is not None:

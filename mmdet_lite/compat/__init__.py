@@ -7,6 +7,8 @@ is unsafe or slow. Each module here replaces one upstream behaviour, names it an
 - ``config_tempfile``: drops a spurious warning mmcv's ``Config`` leaves when a config fails to parse.
 - ``scatter``: gives mmcv's CPU -> GPU scatter the per-GPU copy stream it expects (torch 2.x changed it).
 - ``runner_sleeps``: mmcv's runners without their sleeps (2 s per epoch, 1 s at the end).
+- ``runner_base``: both runners read log values once per logging interval and call hooks'
+  ``before_save_checkpoint``; registers ``IterBasedRunner``.
 - ``epoch_based_runner``: mmcv's ``EpochBasedRunner`` with checkpoints taken inside an epoch.
 - ``checkpoint_loader``: every local checkpoint is read with ``torch.load(weights_only=True)``.
 - ``pretrained_init``: ``init_cfg=dict(type='Pretrained')`` reports its load in one line of counts.
@@ -30,8 +32,8 @@ def install() -> None:
     from . import notices
     notices.install()  # before mmcv or torch is imported below
     from . import (checkpoint_loader, config_tempfile, conv_ws, epoch_based_runner, file_backend,
-                   generalized_attention, pretrained_init, runner_sleeps, scatter)
-    for module in (config_tempfile, scatter, runner_sleeps, epoch_based_runner, checkpoint_loader,
-                   pretrained_init, file_backend, conv_ws, generalized_attention):
+                   generalized_attention, pretrained_init, runner_base, runner_sleeps, scatter)
+    for module in (config_tempfile, scatter, runner_sleeps, runner_base, epoch_based_runner,
+                   checkpoint_loader, pretrained_init, file_backend, conv_ws, generalized_attention):
         module.install()
     _installed = True

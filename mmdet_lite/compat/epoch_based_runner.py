@@ -8,7 +8,8 @@ Called inside an epoch (``checkpoint_config.by_epoch=False``, or a preemption), 
 ``iter`` = completed iterations, ``inner_iter = i``; a run resumed from it continues that epoch at
 iteration ``i + 1``. (mmcv's pauses are removed by ``runner_sleeps``.)
 
-Registered under mmcv's name, so every ``runner = dict(type='EpochBasedRunner', ...)`` uses it.
+Registered under mmcv's name, so every ``runner = dict(type='EpochBasedRunner', ...)`` uses it. It
+has ``runner_base.RunnerExtensions`` too.
 """
 import os.path as osp
 import platform
@@ -20,8 +21,10 @@ from mmcv.runner import RUNNERS
 from mmcv.runner import EpochBasedRunner as MMCVEpochBasedRunner
 from mmcv.runner.checkpoint import save_checkpoint
 
+from .runner_base import RunnerExtensions
 
-class EpochBasedRunner(MMCVEpochBasedRunner):
+
+class EpochBasedRunner(RunnerExtensions, MMCVEpochBasedRunner):
     """mmcv's epoch loop, hook for hook; resumable inside an epoch."""
 
     _in_train_iter = False  # True from an iteration's step to the end of its hooks
@@ -56,6 +59,7 @@ class EpochBasedRunner(MMCVEpochBasedRunner):
                         create_symlink: bool = True) -> None:
         """mmcv's ``epoch_N.pth`` at an epoch's end; ``iter_N.pth`` (N = completed iterations) when
         called from an iteration's hooks, with ``inner_iter`` in its meta."""
+        self.call_before_save_checkpoint()
         if not self._in_train_iter:
             super().save_checkpoint(out_dir, filename_tmpl or 'epoch_{}.pth', save_optimizer, meta,
                                     create_symlink)

@@ -74,6 +74,8 @@ def test_scaler_state_goes_to_meta_and_is_restored_in_before_run():
     hook.before_run(runner)
     for _ in range(4):
         _step(hook, runner)
+    assert 'loss_scaler' not in runner.meta.get('fp16', {})  # written for checkpoints only
+    hook.before_save_checkpoint(runner)
     saved = runner.meta['fp16']['loss_scaler']
     assert saved['scale'] == 128.0 and saved['_growth_tracker'] == 1  # grew once after 3 clean steps
 
@@ -91,6 +93,7 @@ def test_static_loss_scale_skips_a_non_finite_step_and_keeps_its_scale():
     weight = runner.model.weight.detach().clone()
     _step(hook, runner, scale=float('inf'))
     assert torch.equal(runner.model.weight, weight)
+    hook.before_save_checkpoint(runner)
     assert runner.meta['fp16']['loss_scaler']['scale'] == 512.0
     _step(hook, runner)
     assert not torch.equal(runner.model.weight, weight)

@@ -168,13 +168,26 @@ def test_auto_resume_skips_a_corrupt_newest_checkpoint(train_in_process, tmp_pat
     assert f'resuming from {tmp_path / "epoch_1.pth"}' in result.stderr
 
 
-def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(train_in_process, tmp_path):
-    # Epoch 1 trains normally; from epoch 2 the LR is multiplied by 1e10.
-    result = train_in_process(TINY_CONFIG, '--work-dir', tmp_path, *ARGS, '--cfg-options',
-                              'runner.max_epochs=3', 'lr_config.step=[1]', 'lr_config.gamma=1e10')
+@pytest.mark.parametrize('every_iteration', [False, True])
+def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(train_in_process, tmp_path,
+                                                                           every_iteration):
+    config = TINY_CONFIG
+    if every_iteration:  # the user's own hook replaces train_detector's (which reads every 50)
+        config = tmp_path / 'every_iteration.py'
+        config.write_text(f"_base_ = '{TINY_CONFIG}'\ncustom_hooks = [dict(type='CheckInvalidLossHook', "
+                          "interval=1, priority='HIGH')]\n")
+    # Epoch 1 trains normally; from epoch 2 the LR is multiplied by 1e10. Logged (and so read by
+    # train_detector's hook) every 50 iterations, more than an epoch's 6.
+    result = train_in_process(config, '--work-dir', tmp_path, *ARGS, '--cfg-options', 'runner.max_epochs=3',
+                              'lr_config.step=[1]', 'lr_config.gamma=1e10', 'log_config.interval=50')
     assert result.returncode == 1
-    assert 'NonFiniteLossError: non-finite loss at epoch 2' in result.stderr
-    assert f'the newest checkpoint is {tmp_path / "epoch_1.pth"}' in result.stderr
+    stop = re.search(r'NonFiniteLossError: non-finite loss at epoch 2, iter \d+ \(global iter (\d+)\): .*\. '
+                     r'Training stopped at global iter (\d+); no checkpoint holds weights from global iter \1 on; '
+                     r'the newest is (.*)', result.stderr)
+    assert stop, result.stderr[-3000:]
+    assert stop[3] == str(tmp_path / 'epoch_1.pth')
+    assert stop[2] == (stop[1] if every_iteration else '12')  # else read at the end of epoch 2
+    assert result.stderr.count(') CheckInvalidLossHook') == 3  # one hook, listed under its 3 stages
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['epoch_1.pth', 'latest.pth']
     weights = read_state_dict(tmp_path / 'latest.pth')
     assert all(torch.isfinite(value).all() for value in weights.values())

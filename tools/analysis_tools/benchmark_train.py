@@ -35,7 +35,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/, for process_env
 import process_env  # noqa: E402
@@ -54,7 +54,9 @@ NUM_CLASSES = 80  # foreground classes; both models get 81 logits (background in
 @dataclass
 class Row:
     """A training step to time and the module whose forward receives the RoIs (to count them)."""
-    step: Callable[[], float]
+    # returns the loss: read at every step as torchvision's reference does, left on the device as
+    # mmdet_lite's runner does
+    step: Callable[[], Union[float, torch.Tensor]]
     roi_module: torch.nn.Module
     count_rois: Callable[[tuple], int]
     times: List[float] = field(default_factory=list)
@@ -104,7 +106,7 @@ def mmdet_lite_row(batch: dict, args, channels_last: bool = False, amp: bool = F
     num_imgs, _, height, width = imgs.shape
     shape = (height, width, 3)
 
-    def step() -> float:
+    def step() -> torch.Tensor:
         metas = [dict(img_shape=shape, pad_shape=shape, ori_shape=shape, scale_factor=[1.0] * 4, flip=False)
                  for _ in range(num_imgs)]
         data = dict(img=imgs, img_metas=metas, gt_bboxes=batch['gt_bboxes'], gt_labels=batch['gt_labels'])

@@ -6,8 +6,10 @@ mmcv's ``Fp16OptimizerHook`` is CUDA-only. This hook keeps its config form and c
   ``'dynamic'`` -> ``GradScaler()`` defaults; a dict -> ``GradScaler(**dict)``; default 512.
 * ``dtype``: the autocast dtype; default float16 on CUDA, bfloat16 on the CPU. A loss scaler is used with
   float16 only: bfloat16 has float32's exponent range, so its gradients do not underflow.
-* The scaler state is kept in ``runner.meta['fp16']['loss_scaler']`` after every step (so checkpoints
-  carry it) and restored from there in ``before_run`` (after ``--resume-from`` replaced ``runner.meta``).
+* The scaler state goes into ``runner.meta['fp16']['loss_scaler']`` before every checkpoint is written
+  (reading the scale waits for the device, so not at every step) and is restored from there in
+  ``before_run`` (after ``--resume-from`` replaced ``runner.meta``).
+* The clipped gradients' ``grad_norm`` is logged as a device tensor (read once per logging interval).
 """
 from typing import Optional, Union
 
@@ -80,11 +82,14 @@ class AmpOptimizerHook(OptimizerHook):
         self.loss_scaler.step(runner.optimizer)
         static_scale = None if isinstance(self.loss_scale, (str, dict)) else float(self.loss_scale)
         self.loss_scaler.update(static_scale)
-        runner.meta.setdefault('fp16', {})['loss_scaler'] = self.loss_scaler.state_dict()
+
+    def before_save_checkpoint(self, runner) -> None:
+        if self.loss_scaler is not None:
+            runner.meta.setdefault('fp16', {})['loss_scaler'] = self.loss_scaler.state_dict()
 
     def _clip(self, runner) -> None:
         if self.grad_clip is None:
             return
         grad_norm = self.clip_grads(runner.model.parameters())
         if grad_norm is not None:
-            runner.log_buffer.update({'grad_norm': float(grad_norm)}, runner.outputs['num_samples'])
+            runner.log_buffer.update({'grad_norm': grad_norm.detach()}, runner.outputs['num_samples'])

@@ -105,7 +105,16 @@ class BaseDetector(BaseModule, metaclass=ABCMeta):
 
         Tensors are averaged, lists of tensors summed over their means. Under torch.distributed every log
         value is averaged over ranks (MMDetection 2.x all-reduces each entry; here all go in one tensor).
+        The floats are read from the device in one go; ``train_step`` leaves them there (see
+        ``_reduce_losses``).
         """
+        loss, log_vars = self._reduce_losses(losses)
+        return loss, OrderedDict(zip(log_vars.keys(), torch.stack(list(log_vars.values())).tolist()))
+
+    def _reduce_losses(self, losses: Dict[str, Union[torch.Tensor, List[torch.Tensor]]]
+                       ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """``_parse_losses`` without the read: the log values are detached 0-d tensors on the
+        losses' device, in a dtype that holds each exactly (``float(value)`` is 2.x's float)."""
         log_vars = OrderedDict()
         for loss_name, loss_value in losses.items():
             if isinstance(loss_value, torch.Tensor):
@@ -125,13 +134,12 @@ class BaseDetector(BaseModule, metaclass=ABCMeta):
                 raise RuntimeError(f'loss log variables are different across GPUs!\nrank {dist.get_rank()} '
                                    f'len(log_vars): {len(log_vars)} keys: ' + ','.join(log_vars.keys()))
         log_vars['loss'] = loss
-        # one tensor, one all-reduce and one device-to-host read for all values (not one per entry);
-        # the common dtype holds each value exactly, so the floats are those of ``value.item()``
+        # one tensor and one all-reduce for all values (not one per entry)
         dtype = functools.reduce(torch.promote_types, (value.dtype for value in log_vars.values()))
         values = torch.stack([value.detach().to(dtype) for value in log_vars.values()])
         if distributed:
             dist.all_reduce(values.div_(dist.get_world_size()))
-        return loss, OrderedDict(zip(log_vars.keys(), values.tolist()))
+        return loss, OrderedDict(zip(log_vars.keys(), values.unbind()))
 
     def _preprocess(self, data: dict) -> dict:
         """``data`` with ``img`` normalised and padded by ``data_preprocessor``, when there is one."""
@@ -141,15 +149,19 @@ class BaseDetector(BaseModule, metaclass=ABCMeta):
 
     def train_step(self, data: dict, optimizer) -> dict:
         """One training iteration's forward: ``dict(loss, log_vars, num_samples)``; backward and the
-        optimizer step are done by the runner's OptimizerHook."""
+        optimizer step are done by the runner's OptimizerHook.
+
+        ``log_vars`` holds 0-d tensors on the model's device, not 2.x's floats: reading them waits
+        for the device, so the runner's log buffer reads them once per logging interval.
+        """
         losses = self(**self._preprocess(data))
-        loss, log_vars = self._parse_losses(losses)
+        loss, log_vars = self._reduce_losses(losses)
         return dict(loss=loss, log_vars=log_vars, num_samples=len(data['img_metas']))
 
     def val_step(self, data: dict, optimizer=None) -> dict:
         """Same as ``train_step`` (used by a ``('val', 1)`` workflow)."""
         losses = self(**self._preprocess(data))
-        loss, log_vars = self._parse_losses(losses)
+        loss, log_vars = self._reduce_losses(losses)
         return dict(loss=loss, log_vars=log_vars, num_samples=len(data['img_metas']))
 
     def show_result(self, img, result, score_thr: float = 0.3, bbox_color=(72, 101, 241),

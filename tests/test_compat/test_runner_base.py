@@ -1,0 +1,79 @@
+"""Both runners: log values read once per logging interval (``LogBuffer``) and hooks'
+``before_save_checkpoint`` called before every checkpoint (compat.runner_base)."""
+import logging
+
+import pytest
+import torch
+from mmcv.runner import Hook, TextLoggerHook, build_runner
+from torch.utils.data import DataLoader
+
+from mmdet_lite.compat.runner_base import LogBuffer
+
+
+class _Linear(torch.nn.Module):
+    """``train_step`` as the detectors': log values are device tensors."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(2, 1)
+
+    def train_step(self, data_batch, optimizer):
+        loss = self.fc(data_batch).pow(2).mean()
+        return dict(loss=loss, log_vars=dict(loss=loss.detach(), double=loss.detach().double() * 2),
+                    num_samples=len(data_batch))
+
+
+class _BeforeSave(Hook):
+
+    def __init__(self):
+        self.calls = []
+
+    def before_save_checkpoint(self, runner):
+        self.calls.append(runner.iter)
+        runner.meta['marker'] = runner.iter
+
+
+def test_log_buffer_reads_tensors_when_it_averages(monkeypatch):
+    buffer = LogBuffer()
+    reads = []
+    original = torch.Tensor.tolist
+    monkeypatch.setattr(torch.Tensor, 'tolist', lambda tensor: reads.append(tensor.shape) or original(tensor))
+    losses = torch.tensor([1.0, 2.0, 4.0])
+    for value, count in zip(losses.unbind(), (1, 1, 2)):
+        buffer.update(dict(loss=value, time=0.5, half=value.double() / 2), count)
+    assert reads == []
+    buffer.average(2)
+    assert reads == [(3,), (3,)]  # one read per dtype (float32, float64), of all three values
+    assert buffer.output == dict(loss=(2.0 + 4.0 * 2) / 3, time=0.5, half=(1.0 + 2.0 * 2) / 3)
+    assert all(isinstance(value, float) for values in buffer.val_history.values() for value in values)
+    buffer.average()
+    assert len(reads) == 2  # nothing left to read
+
+
+@pytest.mark.parametrize('runner_type', ['EpochBasedRunner', 'IterBasedRunner'])
+def test_runner_logs_tensor_values_and_calls_before_save_checkpoint(runner_type, tmp_path, caplog):
+    model = _Linear()
+    length = dict(max_epochs=2) if runner_type == 'EpochBasedRunner' else dict(max_iters=6)
+    logger = logging.getLogger('test_runner_base')
+    runner = build_runner(dict(type=runner_type, **length), default_args=dict(
+        model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), work_dir=str(tmp_path),
+        logger=logger, meta={}))
+    assert isinstance(runner.log_buffer, LogBuffer)
+    hook = _BeforeSave()
+    runner.register_hook(hook)
+    runner.register_hook(TextLoggerHook(interval=2, by_epoch=runner_type == 'EpochBasedRunner'))
+    loader = DataLoader(torch.arange(12.).view(6, 2), batch_size=2)
+    by_epoch = runner_type == 'EpochBasedRunner'
+    runner.register_checkpoint_hook(dict(interval=1 if by_epoch else 3, by_epoch=by_epoch))
+    with caplog.at_level(logging.INFO, logger='test_runner_base'):
+        runner.run([loader], [('train', 1)])
+    assert hook.calls == ([3, 6] if by_epoch else [2, 5])  # before each of the two checkpoints
+    name = 'epoch_2.pth' if by_epoch else 'iter_6.pth'
+    assert torch.load(tmp_path / name, weights_only=True)['meta']['marker'] == hook.calls[-1]
+    # no OptimizerHook: the weights stay; a line every 2 iterations averages their batches' losses
+    with torch.no_grad():
+        losses = [model.fc(batch).pow(2).mean().item() for batch in loader]
+    pairs = [(0, 1), (0, 1)] if by_epoch else [(0, 1), (2, 0), (1, 2)]
+    expected = [(losses[i] + losses[j]) / 2 for i, j in pairs]
+    logged = [record.getMessage().split('\t')[-1] for record in caplog.records if 'loss: ' in record.getMessage()]
+    assert logged == [f'loss: {loss:.4f}, double: {2 * loss:.4f}' for loss in expected]
