@@ -2,8 +2,9 @@
 
 Slurm, Kubernetes and spot instances send SIGTERM some seconds before they kill a job (Slurm also
 sends a chosen signal early with ``#SBATCH --signal=USR1@120``). On one of ``signals`` the run
-finishes the iteration in progress (an evaluation or a save in progress too), every rank agrees
-on that iteration, rank 0 writes a resumable checkpoint atomically (``iter_N.pth`` inside an
+finishes the iteration in progress (an evaluation or a save in progress too; with several ranks
+also the next iteration: the ranks agree on where to stop through an all-reduce that is read one
+iteration late, so that no iteration waits for it), every rank stops after the same one, rank 0 writes a resumable checkpoint atomically (``iter_N.pth`` inside an
 epoch, ``epoch_N.pth`` at its end; none when the checkpoint hook just wrote it), points
 ``last_checkpoint`` at it, and training stops with :class:`TrainingPreempted`, which the tools turn
 into exit status ``PREEMPTED_EXIT_CODE`` (75, EX_TEMPFAIL: "try again"). ``--auto-resume`` then
@@ -58,6 +59,7 @@ class PreemptionHook(Hook):
         self.signals = [_signal_number(name) for name in signals]
         self.repeat_window_s = repeat_window_s
         self.received: Optional[Tuple[signal.Signals, float]] = None
+        self._pending: Optional[_AgreedFlag] = None  # the all-reduce of the last check, unread
         self._previous_handlers: dict = {}
 
     def _on_signal(self, signum: int, frame) -> None:
@@ -84,15 +86,19 @@ class PreemptionHook(Hook):
             signal.signal(signum, handler)
         self._previous_handlers = {}
 
-    def _stop_requested(self, runner) -> bool:
-        """Whether any rank received a signal (so that all ranks stop after the same iteration)."""
+    def _stop_requested(self, runner, wait: bool = False) -> bool:
+        """Whether any rank received a signal, the same answer on every rank (so that all stop after
+        the same iteration). With several ranks the answer is an all-reduce read one check late, so
+        that no iteration waits for it; ``wait``: read the one sent now as well."""
         requested = self.received is not None
         if runner.world_size == 1 or not dist.is_initialized():
             return requested
-        device = 'cuda' if dist.get_backend() == 'nccl' else 'cpu'
-        flag = torch.tensor([int(requested)], device=device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
+        previous, self._pending = self._pending, _AgreedFlag(requested)
+        stop = previous is not None and previous.read()
+        if wait:
+            stop = self._pending.read() or stop
+            self._pending = None
+        return stop
 
     def after_train_iter(self, runner) -> None:
         if self._stop_requested(runner):
@@ -100,7 +106,7 @@ class PreemptionHook(Hook):
                                 f'after iteration {runner.inner_iter + 1} of epoch {runner.epoch + 1}')
 
     def after_train_epoch(self, runner) -> None:
-        if self._stop_requested(runner):
+        if self._stop_requested(runner, wait=True):
             self._save_and_stop(runner, f'epoch_{runner.epoch + 1}.pth', f'after epoch {runner.epoch + 1}')
 
     def _save_and_stop(self, runner, filename: str, where: str) -> None:
@@ -113,6 +119,9 @@ class PreemptionHook(Hook):
             hook_msgs['last_ckpt'] = path
             write_last_checkpoint_pointer(path)
         if runner.world_size > 1 and dist.is_initialized():
+            if self._pending is not None:  # every rank's last all-reduce ends before the barrier
+                self._pending.read()
+                self._pending = None
             dist.barrier()  # the checkpoint is complete before any rank exits
         signal_name = self.received[0].name if self.received else 'a signal on another rank'
         self._restore_handlers()
@@ -120,3 +129,28 @@ class PreemptionHook(Hook):
                    f'with --auto-resume (exit status {PREEMPTED_EXIT_CODE})')
         runner.logger.info(message)
         raise TrainingPreempted(message)
+
+
+class _AgreedFlag:
+    """This rank's "stop requested", all-reduced (MAX) over the ranks without the host waiting:
+    on NCCL the result is copied to pinned memory behind an event, so reading it at the next check
+    waits for the previous iteration's work at most, not for the work queued since."""
+
+    def __init__(self, requested: bool) -> None:
+        nccl = dist.get_backend() == 'nccl'
+        self.flag = torch.tensor([int(requested)], device='cuda' if nccl else 'cpu')
+        self.work = dist.all_reduce(self.flag, op=dist.ReduceOp.MAX, async_op=True)
+        self.host = self.done = None
+        if nccl:
+            self.work.wait()  # the current stream waits for the reduction; the host does not
+            self.host = torch.empty(1, dtype=self.flag.dtype, pin_memory=True)
+            self.host.copy_(self.flag, non_blocking=True)
+            self.done = torch.cuda.Event()
+            self.done.record()
+
+    def read(self) -> bool:
+        if self.done is None:
+            self.work.wait()
+            return bool(self.flag[0])
+        self.done.synchronize()
+        return bool(self.host[0])
