@@ -3,9 +3,9 @@ import copy
 from typing import List, Optional, Union
 
 import torch
-from mmcv.runner import (DistSamplerSeedHook, EpochBasedRunner, OptimizerHook, build_optimizer,
-                         build_runner, get_dist_info)
+from mmcv.runner import DistSamplerSeedHook, EpochBasedRunner, build_optimizer, build_runner, get_dist_info
 
+from mmdet_lite.compat.runner_base import OptimizerHook
 from mmdet_lite.core.evaluation import DistEvalHook, EvalHook
 from mmdet_lite.core.fp16 import AmpOptimizerHook
 from mmdet_lite.core.hook import (CheckInvalidLossHook, LastCheckpointHook, PreemptionHook,

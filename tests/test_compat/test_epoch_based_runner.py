@@ -19,7 +19,7 @@ class _Linear(torch.nn.Module):
 
     def train_step(self, data_batch, optimizer):
         loss = self.fc(data_batch).pow(2).mean()
-        return dict(loss=loss, log_vars=dict(loss=loss.item()), num_samples=len(data_batch))
+        return dict(loss=loss, log_vars=dict(loss=loss.detach()), num_samples=len(data_batch))
 
     def val_step(self, data_batch, optimizer):
         return self.train_step(data_batch, optimizer)

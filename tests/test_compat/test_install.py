@@ -26,7 +26,8 @@ CHECKS = {
     'runner_sleeps': 'mmcv.runner.epoch_based_runner.time.sleep(2) is None and '
                      'mmcv.runner.iter_based_runner.time.sleep(2) is None and '
                      'mmcv.runner.epoch_based_runner.time is not __import__("time")',
-    'runner_base': "mmcv.runner.RUNNERS.get('IterBasedRunner').__module__ == 'mmdet_lite.compat.runner_base'",
+    'runner_base': "mmcv.runner.RUNNERS.get('IterBasedRunner').__module__ == 'mmdet_lite.compat.runner_base' "
+                   "and mmcv.runner.HOOKS.get('OptimizerHook').__module__ == 'mmdet_lite.compat.runner_base'",
     'epoch_based_runner': "mmcv.runner.RUNNERS.get('EpochBasedRunner').__module__ == "
                           "'mmdet_lite.compat.epoch_based_runner'",
     'checkpoint_loader': "mmcv.runner.CheckpointLoader._get_checkpoint_loader('/a/b.pth').__module__ == "

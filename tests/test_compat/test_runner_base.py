@@ -1,26 +1,18 @@
 """Both runners: log values read once per logging interval (``LogBuffer``) and hooks'
-``before_save_checkpoint`` called before every checkpoint (compat.runner_base)."""
+``before_save_checkpoint`` called before every checkpoint; ``OptimizerHook`` logs ``grad_norm``
+unread (compat.runner_base)."""
 import logging
+from types import SimpleNamespace
 
 import pytest
 import torch
-from mmcv.runner import Hook, TextLoggerHook, build_runner
+from mmcv.runner import HOOKS, Hook, TextLoggerHook, build_runner
+from mmcv.utils import build_from_cfg
 from torch.utils.data import DataLoader
 
 from mmdet_lite.compat.runner_base import LogBuffer
 
-
-class _Linear(torch.nn.Module):
-    """``train_step`` as the detectors': log values are device tensors."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc = torch.nn.Linear(2, 1)
-
-    def train_step(self, data_batch, optimizer):
-        loss = self.fc(data_batch).pow(2).mean()
-        return dict(loss=loss, log_vars=dict(loss=loss.detach(), double=loss.detach().double() * 2),
-                    num_samples=len(data_batch))
+from .test_epoch_based_runner import _Linear  # train_step's log values are device tensors
 
 
 class _BeforeSave(Hook):
@@ -76,4 +68,34 @@ def test_runner_logs_tensor_values_and_calls_before_save_checkpoint(runner_type,
     pairs = [(0, 1), (0, 1)] if by_epoch else [(0, 1), (2, 0), (1, 2)]
     expected = [(losses[i] + losses[j]) / 2 for i, j in pairs]
     logged = [record.getMessage().split('\t')[-1] for record in caplog.records if 'loss: ' in record.getMessage()]
-    assert logged == [f'loss: {loss:.4f}, double: {2 * loss:.4f}' for loss in expected]
+    assert logged == [f'loss: {loss:.4f}' for loss in expected]
+
+
+def test_optimizer_hook_with_grad_clip_logs_the_norm_unread_and_steps(monkeypatch):
+    model = _Linear()
+    params = list(model.parameters())
+    hook = build_from_cfg(dict(type='OptimizerHook', grad_clip=dict(max_norm=1e-3)), HOOKS)
+    runner = SimpleNamespace(model=model, optimizer=torch.optim.SGD(params, lr=1.0), log_buffer=LogBuffer())
+    runner.outputs = model.train_step(torch.ones(2, 2), None)
+    reads = []
+    original = torch.Tensor.__float__
+    monkeypatch.setattr(torch.Tensor, '__float__', lambda tensor: reads.append(1) or original(tensor))
+    before = [param.detach().clone() for param in params]
+    hook.after_train_iter(runner)
+    assert reads == []
+    (norm, ) = runner.log_buffer.val_history['grad_norm']
+    grads = torch.cat([param.grad.flatten() for param in params])
+    assert torch.isclose(grads.norm(), torch.tensor(1e-3))  # clipped in place
+    assert norm.item() > 1e-3  # the norm before clipping, as mmcv logs it
+    step = torch.cat([(b - p.detach()).flatten() for b, p in zip(before, params)])
+    torch.testing.assert_close(step, grads)  # one SGD step of lr 1 with the clipped gradients
+
+
+def test_log_buffer_without_averages_reads_every_max_unread_values(monkeypatch):
+    monkeypatch.setattr(LogBuffer, 'MAX_UNREAD', 4)
+    buffer = LogBuffer()
+    for value in range(5):
+        buffer.update(dict(loss=torch.tensor(float(value)), acc=torch.tensor(1.0)))
+    # 4 values held after the 2nd and 4th updates: read then
+    assert buffer.val_history['loss'][:4] == [0.0, 1.0, 2.0, 3.0] and buffer.val_history['acc'][:4] == [1.0] * 4
+    assert isinstance(buffer.val_history['loss'][4], torch.Tensor)

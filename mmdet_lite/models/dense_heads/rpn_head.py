@@ -147,7 +147,9 @@ class RPNHead(AnchorHead):
                            cfg,
                            scale_factors: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
         """Size filter, NMS per image and level, and each image's best ``max_per_img``: the same boxes,
-        in the same order, as MMDetection's ``batched_nms`` of each image keyed by level.
+        in the same order, as MMDetection's ``batched_nms`` of each image keyed by level. One NMS
+        call per image (the default) takes only its valid candidates; their counts and the split's
+        sizes below are read back to the host once each.
 
         With ``nms_images_at_once``, one NMS call covers all images, keyed by ``image * L + level``;
         boxes with a side ``<= min_bbox_size`` (when it is >= 0) stay in it with score -inf: they sort
@@ -195,9 +197,12 @@ class RPNHead(AnchorHead):
                                      nms_cfg)
         else:  # only the valid boxes: the -inf ones would cost NMS time
             level_ids = level_ids.expand(num_cands)
+            # each image's valid candidates first, in candidate order: one read of the counts, not a
+            # nonzero per image
+            valid_first = torch.argsort(~valid, dim=1, stable=True)
             all_dets, all_keep = [], []
-            for img_id in range(num_imgs):
-                inds = valid[img_id].nonzero().view(-1)
+            for img_id, num_valid_cands in enumerate(valid.sum(dim=1).tolist()):
+                inds = valid_first[img_id, :num_valid_cands]
                 img_dets, img_keep = batched_nms(proposals[img_id, inds], scores[img_id, inds], level_ids[inds],
                                                  nms_cfg)
                 all_dets.append(img_dets)
