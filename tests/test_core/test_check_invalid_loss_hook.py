@@ -58,14 +58,18 @@ def test_non_finite_float_log_var_is_named_once_and_read_at_once():
 
 def test_tensor_losses_are_read_once_per_interval(device_reads):
     hook, runner = CheckInvalidLossHook(interval=3), _runner()
-    _iterate(hook, runner, _tensor_outputs(1.0, 0.5))
-    _iterate(hook, runner, _tensor_outputs(1.0, INF))  # global iter 2: not read yet
+    for _ in range(2):
+        _iterate(hook, runner, _tensor_outputs(1.0, 0.5))
     assert device_reads == []
+    _iterate(hook, runner, _tensor_outputs(1.0, 0.5))  # global iter 3 reads all three at once
+    assert device_reads == ['tolist']
+    _iterate(hook, runner, _tensor_outputs(1.0, 0.5))
+    _iterate(hook, runner, _tensor_outputs(1.0, INF))  # global iter 5: not read yet
+    assert device_reads == ['tolist']
     with pytest.raises(NonFiniteLossError) as err:
-        _iterate(hook, runner, _tensor_outputs(NAN, 0.5))  # global iter 3 reads all three
-    assert device_reads.count('tolist') == 1
-    assert str(err.value) == ('non-finite loss at epoch 1, iter 2 (global iter 2): loss_bbox = inf, loss = inf. '
-                              'Training stopped at global iter 3; no checkpoint holds weights from global iter 2 '
+        _iterate(hook, runner, _tensor_outputs(NAN, 0.5))
+    assert str(err.value) == ('non-finite loss at epoch 1, iter 5 (global iter 5): loss_bbox = inf, loss = inf. '
+                              'Training stopped at global iter 6; no checkpoint holds weights from global iter 5 '
                               'on; the newest is none saved yet')
 
 
@@ -86,3 +90,9 @@ def test_finite_losses_pass_and_leave_nothing_unread():
         _iterate(hook, runner, _tensor_outputs(1.0, 0.5))
     hook.before_save_checkpoint(runner)
     assert hook._unread == []
+
+
+def test_a_loss_of_several_values_is_checked_whole():
+    outputs = dict(loss=torch.tensor([1.0, NAN]))
+    with pytest.raises(NonFiniteLossError, match=r'\(global iter 1\): loss = \[1.0, nan\]\.'):
+        _iterate(CheckInvalidLossHook(interval=1), _runner(), outputs)

@@ -1,4 +1,5 @@
 import math
+
 import torch
 from mmcv.runner import HOOKS, Hook
 
@@ -29,8 +30,8 @@ class CheckInvalidLossHook(Hook):
     def after_train_iter(self, runner) -> None:
         terms = _loss_terms(runner.outputs)
         floats_finite = all(math.isfinite(value) for value in terms.values() if not isinstance(value, torch.Tensor))
-        tensors = [value.detach().reshape(()) for value in terms.values() if isinstance(value, torch.Tensor)]
-        finite = torch.isfinite(torch.stack(tensors)).all() if tensors else torch.tensor(True)
+        tensors = [value.detach().reshape(-1) for value in terms.values() if isinstance(value, torch.Tensor)]
+        finite = torch.isfinite(torch.cat(tensors)).all() if tensors else torch.tensor(True)
         self._unread.append((runner.epoch, runner.inner_iter, runner.iter, terms,
                              finite if floats_finite else torch.tensor(False)))
         if not floats_finite or self.every_n_iters(runner, self.interval):
@@ -57,7 +58,8 @@ class CheckInvalidLossHook(Hook):
         if first_bad is None:
             return
         epoch, inner_iter, iteration, terms, _ = first_bad
-        bad = [f'{name} = {float(value)}' for name, value in terms.items() if not math.isfinite(float(value))]
+        bad = [f'{name} = {torch.as_tensor(value).tolist()}' for name, value in terms.items()
+               if not torch.isfinite(torch.as_tensor(value)).all()]
         last_ckpt = (runner.meta or {}).get('hook_msgs', {}).get('last_ckpt', 'none saved yet')
         raise NonFiniteLossError(
             f'non-finite loss at epoch {epoch + 1}, iter {inner_iter + 1} (global iter {iteration + 1}): '
