@@ -4,11 +4,12 @@ Slurm, Kubernetes and spot instances send SIGTERM some seconds before they kill 
 sends a chosen signal early with ``#SBATCH --signal=USR1@120``). On one of ``signals`` the run
 finishes the iteration in progress (an evaluation or a save in progress too; with several ranks
 also the next iteration: the ranks agree on where to stop through an all-reduce that is read one
-iteration late, so that no iteration waits for it), every rank stops after the same one, rank 0 writes a resumable checkpoint atomically (``iter_N.pth`` inside an
-epoch, ``epoch_N.pth`` at its end; none when the checkpoint hook just wrote it), points
-``last_checkpoint`` at it, and training stops with :class:`TrainingPreempted`, which the tools turn
-into exit status ``PREEMPTED_EXIT_CODE`` (75, EX_TEMPFAIL: "try again"). ``--auto-resume`` then
-continues from that checkpoint, bit-exactly with a fixed ``--seed``.
+iteration late, so that no iteration waits for it), every rank stops after the same one, rank 0
+writes a resumable checkpoint atomically (``iter_N.pth`` inside an epoch, ``epoch_N.pth`` at its
+end; none when the checkpoint hook just wrote it), points ``last_checkpoint`` at it, and training
+stops with :class:`TrainingPreempted`, which the tools turn into exit status
+``PREEMPTED_EXIT_CODE`` (75, EX_TEMPFAIL: "try again"). ``--auto-resume`` then continues from that
+checkpoint, bit-exactly with a fixed ``--seed``.
 
 A second signal ends the process at once (status 128 + signal number), except within
 ``repeat_window_s`` of the first: launchers such as torchrun pass a signal they receive on to the
