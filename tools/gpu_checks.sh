@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# The GPU checks of docs/benchmarks.md in one run (about 6 minutes on one H200): the CUDA tests, the
-# training-step benchmark against torchvision, the batch-size sweep, the profile, the target work.
+# The GPU checks of docs/benchmarks.md, for a session that is lent a GPU:
 #
-#   bash tools/gpu_checks.sh wheels   # where PyPI is reached: what a bare GPU machine with python3
-#                                     # and torch lacks, as Python 3.12 wheels in .whl/
-#   bash tools/gpu_checks.sh          # on the GPU machine: installs .whl/ if there, then the checks
+#   bash tools/gpu_checks.sh wheels         # where PyPI is reached: what a bare GPU machine with
+#                                           # python3 and torch lacks, as Python 3.12 wheels in .whl/
+#   bash tools/gpu_checks.sh [CHECK ...]    # on the GPU machine: installs .whl/ if there, then runs
+#                                           # the checks named (all, in this order, by default)
 #
-# Each check's output goes to its own file under $OUT (./gpu_checks when OUT is unset); a check that
-# fails or runs past its time limit is reported and the next one runs. GPU_CHECKS_DEVICE=cpu with a
-# small GPU_CHECKS_SHAPE runs the same commands on a CPU, to try the script itself.
+# Checks, most wanted first (about 7 minutes in all on one H200; each under its own time limit):
+#   benchmark_train  the training step against torchvision's at the batch shape, img/s
+#   batch_sizes      the --amp step at batch 2..32, img/s and memory per image
+#   tests            the CUDA tests
+#   train_loop       tools/train.py itself (loader, device_preprocess, hooks) with the R50-FPN 1x
+#                    config on toy shapes drawn at the batch shape's size, --amp, img/s
+#   profile          host time and the lines that wait for the GPU, against torchvision's
+#   targets          batched target and proposal work against per image
+# Each check's output goes to $OUT/CHECK.txt (./gpu_checks when OUT is unset); one that fails or
+# runs past its limit is reported and the next runs. GPU_CHECKS_DEVICE=cpu with a small
+# GPU_CHECKS_SHAPE (and GPU_CHECKS_LOOP_BATCH / _ITERS) runs the same commands on a CPU, to try
+# the script itself.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,26 +45,76 @@ if [ -d .whl ]; then
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 MMDET_LITE_TEST_DEVICE=$device
 
-check() {  # check NAME SECONDS COMMAND...: COMMAND's output to $out/NAME.txt
+run() {  # run NAME SECONDS COMMAND...: COMMAND's output to $out/NAME.txt
     local name=$1 seconds=$2
     shift 2
     echo "== $name: $*"
-    timeout "$seconds" "$@" > "$out/$name.txt" 2>&1
+    timeout "$seconds" "$@" >> "$out/$name.txt" 2>&1
     local status=$?
     tail -n 25 "$out/$name.txt"
     echo "== $name: exit status $status$([ $status -eq 124 ] && echo ", stopped after $seconds s")"
 }
 
+benchmark_train() {
+    run benchmark_train 120 "$python" tools/analysis_tools/benchmark_train.py --device "$device" \
+        --shape "${shape[@]}" --steps 10 --warmup 3 --rows mmdet_lite mmdet_lite_amp \
+        mmdet_lite_amp_channels_last mmdet_lite_amp_channels_last_foreach torchvision torchvision_bf16
+}
+
+batch_sizes() {
+    run batch_sizes 120 "$python" tools/analysis_tools/benchmark_train.py --device "$device" \
+        --shape "${shape[@]}" --steps 10 --warmup 3 --rows mmdet_lite_amp --batch-sizes 2 4 8 16 32
+}
+
+tests() {
+    run tests 90 "$python" -m pytest -q -s -p no:cacheprovider tests/test_models/test_on_device.py \
+        tests/test_core/test_anchor_generator.py tests/test_compat/test_scatter.py tests/test_apis/test_inference.py
+}
+
+train_loop() {
+    local loop=/tmp/gpu_checks_loop batch=${GPU_CHECKS_LOOP_BATCH:-8} iters=${GPU_CHECKS_LOOP_ITERS:-60}
+    rm -rf "$loop"
+    run train_loop 60 "$python" tools/misc/make_toy_coco.py --out "$loop/data" --num-train $((batch * iters)) \
+        --num-val 1 --width "${shape[3]}" --height "${shape[2]}" --min-size 32 --max-size $((shape[2] / 2))
+    run train_loop 120 "$python" tools/train.py configs/faster_rcnn/faster_rcnn_r50_fpn_1x_coco.py --amp \
+        --no-validate --work-dir "$loop/work" --cfg-options \
+        "data.train.ann_file=$loop/data/annotations/instances_train.json" "data.train.img_prefix=$loop/data/train/" \
+        "data.train.classes=(rectangle,ellipse,triangle)" model.roi_head.bbox_head.num_classes=3 \
+        model.backbone.init_cfg=None "data.samples_per_gpu=$batch" optimizer.lr=0.01 runner.max_epochs=1 \
+        log_config.interval=10 checkpoint_config.interval=2
+    "$python" - "$batch" "$loop"/work/*.log.json <<'PY' | tee -a "$out/train_loop.txt"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[2]) if '"mode": "train"' in line][2:]  # warmed up
+if rows:
+    step = sum(row['time'] for row in rows) / len(rows)
+    data = sum(row['data_time'] for row in rows) / len(rows)
+    print(f'train_loop: {int(sys.argv[1]) / step:.1f} img/s at batch {sys.argv[1]} ({step:.3f} s/iter, '
+          f'data_time {data:.3f} s, {len(rows) * 10} iterations after the first 20)')
+PY
+}
+
+profile() {
+    run profile 90 "$python" tools/analysis_tools/profile_train_step.py --device "$device" --shape "${shape[@]}" \
+        --rows mmdet_lite torchvision
+}
+
+targets() {
+    run targets 60 "$python" tools/analysis_tools/benchmark_targets.py --device "$device" \
+        --size "${shape[2]}" "${shape[3]}"
+}
+
+checks=("$@")
+[ ${#checks[@]} -eq 0 ] && checks=(benchmark_train batch_sizes tests train_loop profile targets)
+for name in "${checks[@]}"; do
+    case $name in
+        benchmark_train|batch_sizes|tests|train_loop|profile|targets) ;;
+        *) echo "gpu_checks.sh: unknown check '$name'" >&2; exit 2 ;;
+    esac
+done
 { nvidia-smi || true; "$python" -c 'import torch, torchvision; print(torch.__version__, torchvision.__version__)'; } \
     > "$out/machine.txt" 2>&1
 cat "$out/machine.txt"
-check tests 180 "$python" -m pytest -q -s -p no:cacheprovider tests/test_models/test_on_device.py \
-    tests/test_core/test_anchor_generator.py tests/test_compat/test_scatter.py tests/test_apis/test_inference.py
-check benchmark_train 150 "$python" tools/analysis_tools/benchmark_train.py --device "$device" --shape "${shape[@]}" \
-    --steps 10 --warmup 3 --rows mmdet_lite mmdet_lite_amp mmdet_lite_amp_channels_last \
-    mmdet_lite_amp_channels_last_foreach torchvision torchvision_bf16
-check batch_sizes 150 "$python" tools/analysis_tools/benchmark_train.py --device "$device" --shape "${shape[@]}" \
-    --steps 10 --warmup 3 --rows mmdet_lite_amp --batch-sizes 2 4 8 16 32
-check profile 120 "$python" tools/analysis_tools/profile_train_step.py --device "$device" --shape "${shape[@]}" \
-    --rows mmdet_lite torchvision
-check targets 90 "$python" tools/analysis_tools/benchmark_targets.py --device "$device" --size "${shape[2]}" "${shape[3]}"
+for name in "${checks[@]}"; do
+    rm -f "$out/$name.txt"
+    "$name"
+done
