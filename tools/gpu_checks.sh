@@ -33,6 +33,15 @@ if [ "${1:-}" = wheels ]; then
     exit 0
 fi
 
+checks=("$@")
+[ ${#checks[@]} -eq 0 ] && checks=(benchmark_train batch_sizes tests train_loop profile targets)
+for name in "${checks[@]}"; do
+    case $name in
+        benchmark_train|batch_sizes|tests|train_loop|profile|targets) ;;
+        *) echo "gpu_checks.sh: unknown check '$name'" >&2; exit 2 ;;
+    esac
+done
+
 python=${PYTHON:-python3}
 device=${GPU_CHECKS_DEVICE:-cuda}
 read -r -a shape <<< "${GPU_CHECKS_SHAPE:-2 3 800 1344}"
@@ -103,14 +112,6 @@ targets() {
         --size "${shape[2]}" "${shape[3]}"
 }
 
-checks=("$@")
-[ ${#checks[@]} -eq 0 ] && checks=(benchmark_train batch_sizes tests train_loop profile targets)
-for name in "${checks[@]}"; do
-    case $name in
-        benchmark_train|batch_sizes|tests|train_loop|profile|targets) ;;
-        *) echo "gpu_checks.sh: unknown check '$name'" >&2; exit 2 ;;
-    esac
-done
 { nvidia-smi || true; "$python" -c 'import torch, torchvision; print(torch.__version__, torchvision.__version__)'; } \
     > "$out/machine.txt" 2>&1
 cat "$out/machine.txt"
