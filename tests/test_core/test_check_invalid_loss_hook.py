@@ -70,7 +70,7 @@ def test_tensor_losses_are_read_once_per_interval(device_reads):
         _iterate(hook, runner, _tensor_outputs(NAN, 0.5))
     assert str(err.value) == ('non-finite loss at epoch 1, iter 5 (global iter 5): loss_bbox = inf, loss = inf. '
                               'Training stopped at global iter 6; no checkpoint holds weights from global iter 5 '
-                              'on; the newest is none saved yet')
+                              'on; newest checkpoint: none yet')
 
 
 @pytest.mark.parametrize('when', ['before_save_checkpoint', 'after_train_epoch', 'after_run'])
@@ -80,7 +80,7 @@ def test_unread_losses_are_read_before_a_checkpoint_and_at_the_end(when):
     _iterate(hook, runner, _tensor_outputs(NAN, 0.5))
     _iterate(hook, runner, _tensor_outputs(1.0, 0.5))
     with pytest.raises(NonFiniteLossError, match=r'global iter 1\): loss_cls = nan, loss = nan\. Training stopped '
-                                                 r'at global iter 2;.* the newest is work/epoch_1\.pth'):
+                                                 r'at global iter 2;.* newest checkpoint: work/epoch_1\.pth'):
         getattr(hook, when)(runner)
 
 

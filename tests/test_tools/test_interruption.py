@@ -183,7 +183,7 @@ def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(train
     assert result.returncode == 1
     stop = re.search(r'NonFiniteLossError: non-finite loss at epoch 2, iter \d+ \(global iter (\d+)\): .*\. '
                      r'Training stopped at global iter (\d+); no checkpoint holds weights from global iter \1 on; '
-                     r'the newest is (.*)', result.stderr)
+                     r'newest checkpoint: (.*)', result.stderr)
     assert stop, result.stderr[-3000:]
     assert stop[3] == str(tmp_path / 'epoch_1.pth')
     assert stop[2] == (stop[1] if every_iteration else '12')  # else read at the end of epoch 2

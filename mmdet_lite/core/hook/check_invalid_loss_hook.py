@@ -60,11 +60,11 @@ class CheckInvalidLossHook(Hook):
         epoch, inner_iter, iteration, terms, _ = first_bad
         bad = [f'{name} = {torch.as_tensor(value).tolist()}' for name, value in terms.items()
                if not torch.isfinite(torch.as_tensor(value)).all()]
-        last_ckpt = (runner.meta or {}).get('hook_msgs', {}).get('last_ckpt', 'none saved yet')
+        last_ckpt = (runner.meta or {}).get('hook_msgs', {}).get('last_ckpt', 'none yet')
         raise NonFiniteLossError(
             f'non-finite loss at epoch {epoch + 1}, iter {inner_iter + 1} (global iter {iteration + 1}): '
             f'{", ".join(bad)}. Training stopped at global iter {unread[-1][2] + 1}; no checkpoint holds '
-            f'weights from global iter {iteration + 1} on; the newest is {last_ckpt}')
+            f'weights from global iter {iteration + 1} on; newest checkpoint: {last_ckpt}')
 
 
 def _loss_terms(outputs: dict) -> dict:
