@@ -67,7 +67,7 @@ run() {  # run NAME SECONDS COMMAND...: COMMAND's output to $out/NAME.txt
 benchmark_train() {
     run benchmark_train 120 "$python" tools/analysis_tools/benchmark_train.py --device "$device" \
         --shape "${shape[@]}" --steps 10 --warmup 3 --rows mmdet_lite mmdet_lite_amp \
-        mmdet_lite_amp_channels_last mmdet_lite_amp_channels_last_foreach torchvision torchvision_bf16
+        mmdet_lite_amp_channels_last mmdet_lite_amp_channels_last_fused torchvision torchvision_bf16
 }
 
 batch_sizes() {

@@ -11,7 +11,7 @@ alike. Reported as a Markdown table: median seconds per step, images per second,
 (random weights make torchvision drop degenerate proposals, so its RoI head may see fewer RoIs), peak
 memory, and the speed-up over ``mmdet_lite`` (fp32, NCHW), with the load average at the end. Rows are
 registered in ``ROWS``: mmdet_lite in fp32 or ``--amp``'s autocast (bfloat16 on the CPU), NCHW or
-``channels_last`` (the model config's ``channels_last`` switch), with torch's default or foreach SGD, or
+``channels_last`` (the model config's ``channels_last`` switch), with torch's default, foreach or fused SGD, or
 with backbone and neck ``torch.compile``d (the ``compile`` config key; its build-and-warm-up time, printed
 per row, includes the compilation); torchvision in fp32 or under bfloat16 autocast. ``--config``: the
 model of another config for the mmdet_lite rows.
@@ -82,7 +82,8 @@ def make_batch(shape: Tuple[int, int, int, int], boxes_per_img: int, seed: int =
 
 
 def mmdet_lite_row(batch: dict, args, channels_last: bool = False, amp: bool = False,
-                   foreach: Optional[bool] = None, compile_backbone_and_neck: bool = False) -> Row:
+                   foreach: Optional[bool] = None, fused: Optional[bool] = None,
+                   compile_backbone_and_neck: bool = False) -> Row:
     """The training step of ``tools/train.py``: ``train_step`` (under autocast when ``amp``, as
     ``AmpOptimizerHook`` sets it up: bfloat16 on the CPU, no loss scaler), backward, SGD step."""
     from mmdet_lite.apis.train import compile_backbone_and_neck as compile_parts
@@ -101,7 +102,7 @@ def mmdet_lite_row(batch: dict, args, channels_last: bool = False, amp: bool = F
     if amp:
         enable_autocast(model, autocast_dtype(args.device))
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=args.lr, momentum=0.9,
-                                weight_decay=1e-4, foreach=foreach)
+                                weight_decay=1e-4, foreach=foreach, fused=fused)
     imgs = batch['imgs']
     num_imgs, _, height, width = imgs.shape
     shape = (height, width, 3)
@@ -181,6 +182,8 @@ ROWS: Dict[str, Callable] = {
     'mmdet_lite_amp': partial(mmdet_lite_row, amp=True),
     'mmdet_lite_amp_channels_last': partial(mmdet_lite_row, channels_last=True, amp=True),
     'mmdet_lite_amp_channels_last_foreach': partial(mmdet_lite_row, channels_last=True, amp=True, foreach=True),
+    # fused SGD takes the GradScaler's inf check on the device: no read back per step
+    'mmdet_lite_amp_channels_last_fused': partial(mmdet_lite_row, channels_last=True, amp=True, fused=True),
     'mmdet_lite_compile': partial(mmdet_lite_row, compile_backbone_and_neck=True),
     'torchvision': torchvision_row,
     'torchvision_bf16': partial(torchvision_row, bf16=True),
