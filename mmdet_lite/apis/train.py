@@ -162,6 +162,13 @@ def _optimizer_hook_config(cfg, distributed: bool):
     return cfg.optimizer_config
 
 
+def _has_own_loss_check(custom_hooks) -> bool:
+    """Whether ``custom_hooks`` brings a CheckInvalidLossHook (a config dict or an instance)."""
+    return any(isinstance(hook, CheckInvalidLossHook)
+               or isinstance(hook, dict) and hook.get('type') == 'CheckInvalidLossHook'
+               for hook in custom_hooks or [])
+
+
 def _val_loader_args(cfg, distributed: bool) -> dict:
     return {'dist': distributed, 'shuffle': False, 'pin_memory': cfg.data.get('pin_memory', False),
             **loader_settings(cfg, 'val_dataloader')}
@@ -231,7 +238,7 @@ def train_detector(model, dataset, cfg, distributed=False, validate=False, times
                                    cfg.get('momentum_config', None))
     # Reads the losses when the logger does, unless custom_hooks has its own; before the
     # OptimizerHook (ABOVE_NORMAL), so with interval 1 a bad loss would not reach the weights.
-    if not any(hook.get('type') == 'CheckInvalidLossHook' for hook in cfg.get('custom_hooks') or []):
+    if not _has_own_loss_check(cfg.get('custom_hooks')):
         log_interval = (cfg.get('log_config') or {}).get('interval', 50)
         runner.register_hook(CheckInvalidLossHook(interval=log_interval), priority='HIGH')
     # After the CheckpointHook (same priority, registered later).
