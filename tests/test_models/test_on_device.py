@@ -1,5 +1,6 @@
 """The training step on a GPU: the same losses and gradients as on the CPU, and no host wait in the
-work that needs none (assignment, sampling, targets, losses, the data preprocessor).
+work that needs none (assignment, sampling, targets, losses, the data preprocessor); the AMP step,
+the log buffer and PreemptionHook's agreement over NCCL.
 
 Skipped without CUDA. ``MMDET_LITE_TEST_DEVICE=cpu`` runs the comparisons CPU against CPU, to check
 the tests themselves where no GPU is.
@@ -7,14 +8,19 @@ the tests themselves where no GPU is.
 import contextlib
 import copy
 import os
+import signal
+import time
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
 
 from mmdet_lite.compat.runner_base import LogBuffer
 from mmdet_lite.core.fp16 import enable_autocast
+from mmdet_lite.core.hook import PreemptionHook
 from mmdet_lite.models.detectors.data_preprocessor import DetDataPreprocessor
 
 from .tiny_faster_rcnn import build_tiny, tiny_model_cfg
@@ -129,3 +135,20 @@ def test_amp_step_and_log_buffer_on_the_device():
     buffer.average()
     assert all(np.isfinite(value) for value in buffer.output.values()), buffer.output
     assert buffer.output.keys() == outputs['log_vars'].keys()
+
+
+def test_preemption_agreement_over_the_devices_backend():
+    """PreemptionHook's late-read all-reduce on NCCL (pinned copy behind an event) with a one-process
+    group; the runner says 2 ranks so that the hook agrees through it."""
+    if DEVICE == 'cuda':
+        torch.cuda.set_device(0)
+    dist.init_process_group('nccl' if DEVICE == 'cuda' else 'gloo', store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        hook, runner = PreemptionHook(), SimpleNamespace(world_size=2)
+        assert not hook._stop_requested(runner)
+        hook.received = (signal.SIGTERM, time.monotonic())
+        assert not hook._stop_requested(runner)  # the all-reduce sent before the signal
+        assert hook._stop_requested(runner)
+        assert hook._stop_requested(runner, wait=True) and hook._pending is None
+    finally:
+        dist.destroy_process_group()
