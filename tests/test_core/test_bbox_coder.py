@@ -110,3 +110,44 @@ def test_empty_inputs():
     assert coder.encode(torch.zeros(0, 4), torch.zeros(0, 4)).shape == (0, 4)
     assert coder.decode(torch.zeros(0, 4), torch.zeros(0, 8), max_shape=(5, 5)).shape == (0, 8)
     assert bbox2delta(torch.zeros(0, 4), torch.zeros(0, 4)).dtype == torch.float32
+
+
+def _column_encode(p, g, means, stds):
+    """bbox2delta one coordinate column at a time (the formula as written)."""
+    px, py = (p[..., 0] + p[..., 2]) * 0.5, (p[..., 1] + p[..., 3]) * 0.5
+    pw, ph = p[..., 2] - p[..., 0], p[..., 3] - p[..., 1]
+    gx, gy = (g[..., 0] + g[..., 2]) * 0.5, (g[..., 1] + g[..., 3]) * 0.5
+    gw, gh = g[..., 2] - g[..., 0], g[..., 3] - g[..., 1]
+    deltas = torch.stack([(gx - px) / pw, (gy - py) / ph, torch.log(gw / pw), torch.log(gh / ph)], dim=-1)
+    return (deltas - torch.tensor(means)) / torch.tensor(stds)
+
+
+def _column_decode(rois, deltas, means, stds, max_ratio, ctr_clamp=None):
+    """delta2bbox one coordinate column at a time, k boxes per roi, no clipping to the image."""
+    d = deltas * torch.tensor(stds).repeat(deltas.size(-1) // 4) + torch.tensor(means).repeat(deltas.size(-1) // 4)
+    dx, dy, dw, dh = d[..., 0::4], d[..., 1::4], d[..., 2::4], d[..., 3::4]
+    px = ((rois[..., 0] + rois[..., 2]) * 0.5)[..., None]
+    py = ((rois[..., 1] + rois[..., 3]) * 0.5)[..., None]
+    pw, ph = (rois[..., 2] - rois[..., 0])[..., None], (rois[..., 3] - rois[..., 1])[..., None]
+    dxw, dyh = pw * dx, ph * dy
+    if ctr_clamp is None:
+        dw, dh = dw.clamp(-max_ratio, max_ratio), dh.clamp(-max_ratio, max_ratio)
+    else:
+        dxw, dyh = dxw.clamp(-ctr_clamp, ctr_clamp), dyh.clamp(-ctr_clamp, ctr_clamp)
+        dw, dh = dw.clamp(max=max_ratio), dh.clamp(max=max_ratio)
+    gw, gh, gx, gy = pw * dw.exp(), ph * dh.exp(), px + dxw, py + dyh
+    return torch.stack([gx - gw * 0.5, gy - gh * 0.5, gx + gw * 0.5, gy + gh * 0.5], dim=-1).view(deltas.size())
+
+
+@pytest.mark.parametrize('ctr_clamp', [None, 4.0])
+def test_coding_is_bit_equal_to_the_formula_column_by_column(ctr_clamp):
+    generator = torch.Generator().manual_seed(0)
+    xy = torch.rand(2, 50, 2, generator=generator) * 100
+    rois = torch.cat([xy, xy + torch.rand(2, 50, 2, generator=generator) * 80 + 1], dim=-1)
+    gts = torch.cat([xy + 3, xy + torch.rand(2, 50, 2, generator=generator) * 90 + 5], dim=-1)
+    means, stds = (0.1, -0.2, 0.0, 0.05), (0.1, 0.1, 0.2, 0.2)
+    assert torch.equal(bbox2delta(rois, gts, means, stds), _column_encode(rois, gts, means, stds))
+    deltas = torch.randn(2, 50, 12, generator=generator) * 3  # 3 boxes per roi, some clamped
+    max_ratio = abs(math.log(16 / 1000))
+    got = delta2bbox(rois, deltas, means, stds, add_ctr_clamp=ctr_clamp is not None, ctr_clamp=ctr_clamp or 32)
+    assert torch.equal(got, _column_decode(rois, deltas, means, stds, max_ratio, ctr_clamp))

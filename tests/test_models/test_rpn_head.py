@@ -1,6 +1,7 @@
 """RPN losses: normalised by the batch's sampled anchors (MMDetection counts max(#, 1) per image)."""
 import math
 
+import pytest
 import torch
 from mmcv import ConfigDict
 
@@ -92,3 +93,45 @@ def test_anchor_head_get_bboxes_runs_multiclass_nms_per_image():
     (dets0, labels0), (dets1, labels1) = head.get_bboxes([cls_score], [bbox_pred], img_metas=metas)
     assert labels0.tolist() == [1] and dets1.shape == (0, 5) and labels1.shape == (0, )
     assert torch.allclose(dets0[0, :4], torch.tensor([0., -8., 32., 24.]).clamp(min=0))
+
+
+def _random_outputs(num_imgs, channels, seed, height=128, width=160):
+    generator = torch.Generator().manual_seed(seed)
+    sizes = [(height // s, width // s) for s in (4, 8, 16, 32)] + [(height // 64 + 1, width // 64 + 1)]
+    cls_scores = [torch.randn(num_imgs, 3 * channels, h, w, generator=generator).requires_grad_() for h, w in sizes]
+    bbox_preds = [(torch.randn(num_imgs, 12, h, w, generator=generator) * 0.3).requires_grad_() for h, w in sizes]
+    return cls_scores, bbox_preds
+
+
+@pytest.mark.parametrize('head_changes', [
+    dict(),  # the R50-FPN config's: sigmoid cross entropy and L1
+    dict(loss_bbox=dict(type='SmoothL1Loss', beta=1.0 / 9.0, loss_weight=2.0),
+         loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=0.5)),
+    dict(reg_decoded_bbox=True),
+    dict(loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False), sampler=dict(type='PseudoSampler')),
+])
+def test_all_levels_loss_equals_a_loss_per_level(monkeypatch, head_changes):
+    cfg = tiny_model_cfg()
+    head_cfg = dict(cfg.rpn_head)
+    train_cfg = ConfigDict(cfg.train_cfg.rpn)
+    if 'sampler' in head_changes:
+        train_cfg.sampler = head_changes.pop('sampler')
+    head_cfg.update(head_changes, train_cfg=train_cfg, test_cfg=cfg.test_cfg.rpn)
+    head = build_head(head_cfg)
+    gts = [torch.tensor([[20., 20., 90., 100.], [5., 60., 50., 120.]]), torch.zeros(0, 4),
+           torch.tensor([[100., 10., 150., 70.]])]
+    results = []
+    for all_levels in (True, False):
+        monkeypatch.setattr(type(head), '_loss_all_levels_applies', lambda self, value=all_levels: value)
+        cls_scores, bbox_preds = _random_outputs(3, head.cls_out_channels, seed=0)
+        torch.manual_seed(0)
+        losses = head.loss(cls_scores, bbox_preds, gts, img_metas(3))
+        sum(sum(level) for level in losses.values()).backward()
+        results.append((losses, [x.grad for x in cls_scores + bbox_preds]))
+    (losses, grads), (expected, expected_grads) = results
+    for name in ('loss_rpn_cls', 'loss_rpn_bbox'):
+        assert len(losses[name]) == 5
+        torch.testing.assert_close(torch.stack(losses[name]), torch.stack(expected[name]), rtol=1e-5, atol=1e-7)
+    assert sum(expected['loss_rpn_bbox']) > 0
+    for grad, expected_grad in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-8)

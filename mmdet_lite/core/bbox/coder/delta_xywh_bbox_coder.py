@@ -35,16 +35,12 @@ def bbox2delta(proposals: torch.Tensor,
                          f'{tuple(proposals.shape)} and {tuple(gt.shape)}')
     proposals = proposals.float()
     gt = gt.float()
-    px = (proposals[..., 0] + proposals[..., 2]) * 0.5
-    py = (proposals[..., 1] + proposals[..., 3]) * 0.5
-    pw = proposals[..., 2] - proposals[..., 0]
-    ph = proposals[..., 3] - proposals[..., 1]
-    gx = (gt[..., 0] + gt[..., 2]) * 0.5
-    gy = (gt[..., 1] + gt[..., 3]) * 0.5
-    gw = gt[..., 2] - gt[..., 0]
-    gh = gt[..., 3] - gt[..., 1]
-    deltas = torch.stack([(gx - px) / pw, (gy - py) / ph,
-                          torch.log(gw / pw), torch.log(gh / ph)], dim=-1)
+    # x and y side by side: half the operators of a column each, the same arithmetic per element
+    p_ctr = (proposals[..., :2] + proposals[..., 2:]) * 0.5
+    p_wh = proposals[..., 2:] - proposals[..., :2]
+    g_ctr = (gt[..., :2] + gt[..., 2:]) * 0.5
+    g_wh = gt[..., 2:] - gt[..., :2]
+    deltas = torch.cat([(g_ctr - p_ctr) / p_wh, torch.log(g_wh / p_wh)], dim=-1)
     return (deltas - deltas.new_tensor(means)) / deltas.new_tensor(stds)
 
 
@@ -79,35 +75,23 @@ def delta2bbox(rois: torch.Tensor,
     num_per_roi = deltas.size(-1) // 4
     means_t = deltas.new_tensor(means).repeat(num_per_roi)
     stds_t = deltas.new_tensor(stds).repeat(num_per_roi)
-    denorm_deltas = deltas * stds_t + means_t
-    dx = denorm_deltas[..., 0::4]
-    dy = denorm_deltas[..., 1::4]
-    dw = denorm_deltas[..., 2::4]
-    dh = denorm_deltas[..., 3::4]
-
+    # (..., k, 4): x and y side by side, as in bbox2delta
+    denorm_deltas = (deltas * stds_t + means_t).reshape(*deltas.shape[:-1], num_per_roi, 4)
     rois = rois.to(deltas.dtype)
-    px = ((rois[..., 0] + rois[..., 2]) * 0.5).unsqueeze(-1)
-    py = ((rois[..., 1] + rois[..., 3]) * 0.5).unsqueeze(-1)
-    pw = (rois[..., 2] - rois[..., 0]).unsqueeze(-1)
-    ph = (rois[..., 3] - rois[..., 1]).unsqueeze(-1)
-    dx_width = pw * dx
-    dy_height = ph * dy
+    p_ctr = ((rois[..., :2] + rois[..., 2:]) * 0.5).unsqueeze(-2)
+    p_wh = (rois[..., 2:] - rois[..., :2]).unsqueeze(-2)
+    d_xy = p_wh * denorm_deltas[..., :2]
+    d_wh = denorm_deltas[..., 2:]
 
     max_ratio = abs(math.log(wh_ratio_clip))
     if add_ctr_clamp:
-        dx_width = dx_width.clamp(min=-ctr_clamp, max=ctr_clamp)
-        dy_height = dy_height.clamp(min=-ctr_clamp, max=ctr_clamp)
-        dw = dw.clamp(max=max_ratio)
-        dh = dh.clamp(max=max_ratio)
+        d_xy = d_xy.clamp(min=-ctr_clamp, max=ctr_clamp)
+        d_wh = d_wh.clamp(max=max_ratio)
     else:
-        dw = dw.clamp(min=-max_ratio, max=max_ratio)
-        dh = dh.clamp(min=-max_ratio, max=max_ratio)
-    gw = pw * dw.exp()
-    gh = ph * dh.exp()
-    gx = px + dx_width
-    gy = py + dy_height
-    bboxes = torch.stack([gx - gw * 0.5, gy - gh * 0.5, gx + gw * 0.5, gy + gh * 0.5],
-                         dim=-1).view(deltas.size())
+        d_wh = d_wh.clamp(min=-max_ratio, max=max_ratio)
+    g_wh = p_wh * d_wh.exp()
+    g_ctr = p_ctr + d_xy
+    bboxes = torch.cat([g_ctr - g_wh * 0.5, g_ctr + g_wh * 0.5], dim=-1).view(deltas.size())
 
     if clip_border and max_shape is not None:
         bboxes = _clip_to_shape(bboxes, max_shape)
