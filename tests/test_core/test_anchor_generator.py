@@ -156,6 +156,8 @@ def test_batch_valid_and_inside_flags_equal_those_of_each_image():
             expected = anchor_inside_flags(anchors, torch.cat(flags), img_shape, allowed_border)
             assert torch.equal(inside[img], expected)
     assert not batch_flags[0][1].all() and batch_flags[0][0].all()
+    flat = generator.batch_valid_flags(featmap_sizes, pad_shapes, device='cpu', flat=True)
+    assert torch.equal(flat, torch.cat(batch_flags, dim=1))
 
 
 def test_grid_priors_are_cached_per_sizes_dtype_and_device_and_the_cache_is_bounded():

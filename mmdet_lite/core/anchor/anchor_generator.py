@@ -7,7 +7,7 @@ matching the flattening ``(N, A*C, H, W) -> permute(0, 2, 3, 1) -> reshape(-1, C
 """
 import math
 from collections import OrderedDict
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -170,18 +170,35 @@ class AnchorGenerator:
             device (the last ``GRID_CACHE_SIZE`` of them are kept): not to be modified in place.
         """
         self._check_levels(featmap_sizes)
-        key = (tuple(tuple(int(side) for side in size) for size in featmap_sizes), dtype, torch.device(device))
-        if key in self._grid_cache:
-            self._grid_cache.move_to_end(key)
-            return list(self._grid_cache[key])
-        priors = [
+        key = ('priors', _sizes_key(featmap_sizes), dtype, torch.device(device))
+        return list(self._cached(key, lambda: [
             self.single_level_grid_priors(featmap_sizes[i], level_idx=i, dtype=dtype, device=device)
             for i in range(self.num_levels)
-        ]
-        self._grid_cache[key] = priors
+        ]))
+
+    def _cached(self, key: tuple, build: Callable[[], object]) -> object:
+        """``build()``, kept for the next call with ``key`` (the last ``GRID_CACHE_SIZE`` keys)."""
+        if key in self._grid_cache:
+            self._grid_cache.move_to_end(key)
+            return self._grid_cache[key]
+        value = self._grid_cache[key] = build()
         if len(self._grid_cache) > self.GRID_CACHE_SIZE:
             self._grid_cache.popitem(last=False)
-        return list(priors)
+        return value
+
+    def _anchor_locations(self, featmap_sizes: Sequence[Tuple[int, int]],
+                          device: DeviceLike) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(R, 2) feature-map location (y, x) and (R,) level of every anchor of all levels, in
+        :meth:`grid_priors`' order (cached like it)."""
+        def build():
+            locations, levels = [], []
+            for level, (feat_h, feat_w) in enumerate(featmap_sizes):
+                rows = torch.arange(feat_h * feat_w * self.num_base_anchors[level], device=device)
+                location = rows // self.num_base_anchors[level]  # y * Wi + x
+                locations.append(torch.stack([location // feat_w, location % feat_w], dim=1).int())
+                levels.append(torch.full_like(rows, level))
+            return torch.cat(locations), torch.cat(levels)
+        return self._cached(('locations', _sizes_key(featmap_sizes), torch.device(device)), build)
 
     def single_level_grid_priors(self,
                                  featmap_size: Tuple[int, int],
@@ -239,7 +256,8 @@ class AnchorGenerator:
     def batch_valid_flags(self,
                           featmap_sizes: Sequence[Tuple[int, int]],
                           pad_shapes: Sequence[Sequence[int]],
-                          device: DeviceLike = 'cuda') -> List[torch.Tensor]:
+                          device: DeviceLike = 'cuda',
+                          flat: bool = False) -> Union[List[torch.Tensor], torch.Tensor]:
         """:meth:`valid_flags` of N images at once.
 
         Args:
@@ -248,21 +266,21 @@ class AnchorGenerator:
             device: device of the flags.
 
         Returns:
-            L bool tensors of shape (N, Hi * Wi * A).
+            L bool tensors of shape (N, Hi * Wi * A), views of one (N, R) tensor of all levels, which
+            ``flat`` returns instead.
         """
         self._check_levels(featmap_sizes)
         valid_sizes = [[(min(math.ceil(pad_h / stride_h), feat_h), min(math.ceil(pad_w / stride_w), feat_w))
                         for (stride_w, stride_h), (feat_h, feat_w) in zip(self.strides, featmap_sizes)]
                        for pad_h, pad_w, *_ in pad_shapes]
         valid_sizes = host_index(np.array(valid_sizes).reshape(len(pad_shapes), self.num_levels, 2), device)
-        multi_level_flags = []
-        for i, (feat_h, feat_w) in enumerate(featmap_sizes):
-            valid_y = torch.arange(feat_h, device=device)[None, :] < valid_sizes[:, i, 0:1]
-            valid_x = torch.arange(feat_w, device=device)[None, :] < valid_sizes[:, i, 1:2]
-            valid = valid_y[:, :, None] & valid_x[:, None, :]  # (N, Hi, Wi)
-            valid = valid[..., None].expand(-1, -1, -1, self.num_base_anchors[i])
-            multi_level_flags.append(valid.reshape(len(pad_shapes), -1))
-        return multi_level_flags
+        locations, levels = self._anchor_locations(featmap_sizes, device)
+        flags = (locations[None] < valid_sizes[:, levels]).all(dim=-1)  # (N, R): y and x both inside
+        if flat:
+            return flags
+        num_level_anchors = [feat_h * feat_w * num for (feat_h, feat_w), num in zip(featmap_sizes,
+                                                                                      self.num_base_anchors)]
+        return list(flags.split(num_level_anchors, dim=1))
 
     def single_level_valid_flags(self,
                                  featmap_size: Tuple[int, int],
@@ -291,3 +309,7 @@ class AnchorGenerator:
         ]
         body = ''.join(f'{indent}{field},\n' for field in fields)
         return f'{self.__class__.__name__}(\n{body})'
+
+
+def _sizes_key(featmap_sizes: Sequence[Tuple[int, int]]) -> tuple:
+    return tuple(tuple(int(side) for side in size) for size in featmap_sizes)

@@ -347,7 +347,7 @@ class AnchorHead(BaseDenseHead):
             mlvl_anchors = self.prior_generator.grid_priors(featmap_sizes, device=device)
             num_level_anchors = [anchors.size(0) for anchors in mlvl_anchors]
             pad_shapes = [img_meta['pad_shape'] for img_meta in img_metas]
-            valid_flags = torch.cat(self.prior_generator.batch_valid_flags(featmap_sizes, pad_shapes, device), dim=1)
+            valid_flags = self.prior_generator.batch_valid_flags(featmap_sizes, pad_shapes, device, flat=True)
             flat_anchors = torch.cat(mlvl_anchors)
             *targets, num_total_pos, num_total_neg = self._get_targets_batched(
                 flat_anchors, valid_flags, gt_bboxes, img_metas, gt_bboxes_ignore, gt_labels)
