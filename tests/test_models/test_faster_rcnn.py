@@ -52,6 +52,9 @@ def test_parse_losses_sums_only_loss_entries():
     assert list(log_vars) == ['loss_a', 'acc', 'loss_b', 'loss']
     with pytest.raises(TypeError, match='loss_c is not a tensor or list of tensors'):
         model._parse_losses(dict(loss_c=1.0))
+    # a list of scalars (a loss per level) is their sum
+    loss, log_vars = model._parse_losses(dict(loss_rpn=[torch.tensor(0.5), torch.tensor(0.25), torch.tensor(2.)]))
+    assert log_vars == dict(loss_rpn=2.75, loss=2.75) and loss.item() == 2.75
 
 
 def test_parse_losses_reads_all_log_values_back_at_once_with_each_entrys_float():

@@ -1,5 +1,4 @@
 """Detector base class (MMDetection 2.x ``BaseDetector``): train/test dispatch, loss parsing, train step."""
-import functools
 from abc import ABCMeta, abstractmethod
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -119,6 +118,8 @@ class BaseDetector(BaseModule, metaclass=ABCMeta):
         for loss_name, loss_value in losses.items():
             if isinstance(loss_value, torch.Tensor):
                 log_vars[loss_name] = loss_value.mean()
+            elif isinstance(loss_value, list) and all(_loss.dim() == 0 for _loss in loss_value) and loss_value:
+                log_vars[loss_name] = torch.stack(loss_value).sum()  # per-level scalars: two operators
             elif isinstance(loss_value, list):
                 log_vars[loss_name] = sum(_loss.mean() for _loss in loss_value)
             else:
@@ -134,9 +135,9 @@ class BaseDetector(BaseModule, metaclass=ABCMeta):
                 raise RuntimeError(f'loss log variables are different across GPUs!\nrank {dist.get_rank()} '
                                    f'len(log_vars): {len(log_vars)} keys: ' + ','.join(log_vars.keys()))
         log_vars['loss'] = loss
-        # one tensor and one all-reduce for all values (not one per entry)
-        dtype = functools.reduce(torch.promote_types, (value.dtype for value in log_vars.values()))
-        values = torch.stack([value.detach().to(dtype) for value in log_vars.values()])
+        # one tensor (stack promotes to a dtype that holds each value exactly) and one all-reduce for
+        # all values, not one per entry
+        values = torch.stack(list(log_vars.values())).detach()
         if distributed:
             dist.all_reduce(values.div_(dist.get_world_size()))
         return loss, OrderedDict(zip(log_vars.keys(), values.unbind()))
