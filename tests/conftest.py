@@ -54,6 +54,21 @@ def run_script(script, *args, env=None, timeout=300):
 
 
 @pytest.fixture
+def host_reads(monkeypatch):
+    """(method, shape) of each tensor value read on the host (``tolist``, ``item``, ``bool``,
+    ``float``): on a GPU each one waits for the device."""
+    reads = []
+    for name in ('tolist', 'item', '__bool__', '__float__'):
+        original = getattr(torch.Tensor, name)
+
+        def read(tensor, *args, _original=original, _name=name, **kwargs):
+            reads.append((_name, tuple(tensor.shape)))
+            return _original(tensor, *args, **kwargs)
+        monkeypatch.setattr(torch.Tensor, name, read)
+    return reads
+
+
+@pytest.fixture
 def run_train():
     return lambda *args, env=None: run_script('train.py', *args, env=env)
 

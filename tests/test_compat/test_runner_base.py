@@ -25,21 +25,18 @@ class _BeforeSave(Hook):
         runner.meta['marker'] = runner.iter
 
 
-def test_log_buffer_reads_tensors_when_it_averages(monkeypatch):
+def test_log_buffer_reads_tensors_when_it_averages(host_reads):
     buffer = LogBuffer()
-    reads = []
-    original = torch.Tensor.tolist
-    monkeypatch.setattr(torch.Tensor, 'tolist', lambda tensor: reads.append(tensor.shape) or original(tensor))
     losses = torch.tensor([1.0, 2.0, 4.0])
     for value, count in zip(losses.unbind(), (1, 1, 2)):
         buffer.update(dict(loss=value, time=0.5, half=value.double() / 2), count)
-    assert reads == []
+    assert host_reads == []
     buffer.average(2)
-    assert reads == [(3,), (3,)]  # one read per dtype (float32, float64), of all three values
+    assert host_reads == [('tolist', (3, ))] * 2  # one read per dtype (float32, float64), of all three values
     assert buffer.output == dict(loss=(2.0 + 4.0 * 2) / 3, time=0.5, half=(1.0 + 2.0 * 2) / 3)
     assert all(isinstance(value, float) for values in buffer.val_history.values() for value in values)
     buffer.average()
-    assert len(reads) == 2  # nothing left to read
+    assert len(host_reads) == 2  # nothing left to read
 
 
 @pytest.mark.parametrize('runner_type', ['EpochBasedRunner', 'IterBasedRunner'])
@@ -71,18 +68,15 @@ def test_runner_logs_tensor_values_and_calls_before_save_checkpoint(runner_type,
     assert logged == [f'loss: {loss:.4f}' for loss in expected]
 
 
-def test_optimizer_hook_with_grad_clip_logs_the_norm_unread_and_steps(monkeypatch):
+def test_optimizer_hook_with_grad_clip_logs_the_norm_unread_and_steps(host_reads):
     model = _Linear()
     params = list(model.parameters())
     hook = build_from_cfg(dict(type='OptimizerHook', grad_clip=dict(max_norm=1e-3)), HOOKS)
     runner = SimpleNamespace(model=model, optimizer=torch.optim.SGD(params, lr=1.0), log_buffer=LogBuffer())
     runner.outputs = model.train_step(torch.ones(2, 2), None)
-    reads = []
-    original = torch.Tensor.__float__
-    monkeypatch.setattr(torch.Tensor, '__float__', lambda tensor: reads.append(1) or original(tensor))
     before = [param.detach().clone() for param in params]
     hook.after_train_iter(runner)
-    assert reads == []
+    assert host_reads == []
     (norm, ) = runner.log_buffer.val_history['grad_norm']
     grads = torch.cat([param.grad.flatten() for param in params])
     assert torch.isclose(grads.norm(), torch.tensor(1e-3))  # clipped in place

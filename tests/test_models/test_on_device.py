@@ -5,12 +5,10 @@ the log buffer and PreemptionHook's agreement over NCCL.
 Skipped without CUDA. ``MMDET_LITE_TEST_DEVICE=cpu`` runs the comparisons CPU against CPU, to check
 the tests themselves where no GPU is.
 """
-import contextlib
 import copy
 import os
 import signal
 import time
-import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -22,6 +20,8 @@ from mmdet_lite.compat.runner_base import LogBuffer
 from mmdet_lite.core.fp16 import enable_autocast
 from mmdet_lite.core.hook import PreemptionHook
 from mmdet_lite.models.detectors.data_preprocessor import DetDataPreprocessor
+
+from tests.conftest import load_tool
 
 from .tiny_faster_rcnn import build_tiny
 
@@ -112,23 +112,13 @@ def test_training_step_gives_finite_losses_and_gradients():
     assert all(torch.isfinite(param.grad).all() for param in model.parameters() if param.grad is not None)
 
 
-@contextlib.contextmanager
-def host_waits():
-    """The lines inside the block that made the host wait for the GPU (torch's CUDA sync-debug
-    mode); filled when the block ends."""
-    waits = []
+def _host_waits(step) -> list:
+    """The lines where ``step()`` made the host wait for the GPU (profile_train_step's count under
+    torch's CUDA sync-debug mode); none are looked for on the CPU."""
     if DEVICE != 'cuda':
-        yield waits
-        return
-    torch.cuda.synchronize()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always')
-        torch.cuda.set_sync_debug_mode('warn')
-        try:
-            yield waits
-        finally:
-            torch.cuda.set_sync_debug_mode('default')
-    waits.extend(f'{w.filename}:{w.lineno}' for w in caught if 'synchroniz' in str(w.message))
+        step()
+        return []
+    return list(load_tool('analysis_tools/profile_train_step.py').cuda_sync_lines(step))
 
 
 def test_targets_losses_and_preprocessing_make_no_host_wait():
@@ -136,11 +126,12 @@ def test_targets_losses_and_preprocessing_make_no_host_wait():
     data = _batch(DEVICE)
     preprocessor = DetDataPreprocessor(MEAN, STD, to_rgb=True).to(DEVICE)
     rpn_outs = model.rpn_head(model.extract_feat(data['img']))
-    with host_waits() as waits:
+
+    def step():
         preprocessor(data['img'].to(torch.uint8), data['img_metas'])
         rpn_losses = model.rpn_head.loss(*rpn_outs, data['gt_bboxes'], data['img_metas'])
         sum(sum(value) for value in rpn_losses.values()).backward()
-    assert waits == []
+    assert _host_waits(step) == []
 
 
 # where the step reads sizes that decide what comes next (NMS and its inputs, the sampled RoIs, the
@@ -153,9 +144,7 @@ def test_the_training_step_waits_for_the_gpu_only_where_it_reads_sizes():
     model = _model(DEVICE)
     data = _batch(DEVICE)
     model.train_step(data, None)  # warm-up: the anchor cache, cuDNN's choices
-    with host_waits() as waits:
-        outputs = model.train_step(data, None)
-        outputs['loss'].backward()
+    waits = _host_waits(lambda: model.train_step(data, None)['loss'].backward())
     print('\n'.join(waits))  # the list a GPU run reports (pytest -s)
     assert [wait for wait in waits if not any(name in wait for name in READS_SIZES)] == []
 
