@@ -96,3 +96,14 @@ def test_a_list_of_hook_dicts_on_the_command_line_is_refused_before_the_work_dir
         'in the HOOKS registry (--cfg-options reads dict(...) in a list as text: give hook names, '
         'log_config.hooks=[TextLoggerHook,TensorboardLoggerHook])\n')
     assert not work_dir.exists()
+
+
+def test_a_log_interval_that_is_not_a_count_is_refused_before_the_work_dir(run_tool_in_process, coco_root,
+                                                                           oracle_config, tmp_path):
+    work_dir = tmp_path / 'work'
+    result = run_tool_in_process('train.py', oracle_config, '--work-dir', work_dir, *data_root_options(coco_root),
+                                 'log_config.interval=oops')
+    assert result.returncode == 1
+    assert result.stderr.startswith("train.py: error: ValueError: log_config.interval must be a whole number of "
+                                    "iterations >= 0, got 'oops'\n")
+    assert not work_dir.exists()

@@ -52,13 +52,18 @@ def _check_backend(hook_type: str, where: str) -> None:
 def check_logger_hooks(log_config: Optional[dict]) -> Optional[List[dict]]:
     """Check ``log_config.hooks`` (``cfg.log_config``) and write bare hook names as dicts.
 
-    Raises TypeError for an entry that is neither a dict with ``type`` nor a name, KeyError for a
-    type that is not in mmcv's HOOKS registry, and ImportError, naming the hook and the pip
-    package, for a logger backend whose package does not import. Returns the hooks (None without
+    Raises ValueError for an ``interval`` that is not a whole number >= 0 (the logger hooks and
+    CheckInvalidLossHook count iterations with it), TypeError for an entry that is neither a dict
+    with ``type`` nor a name, KeyError for a type that is not in mmcv's HOOKS registry, and
+    ImportError, naming the hook and the pip package, for a logger backend whose package does not
+    import. Returns the hooks (None without
     a ``log_config``, which registers no logger hook).
     """
     if log_config is None:
         return None
+    interval = log_config.get('interval', 0)
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 0:
+        raise ValueError(f'log_config.interval must be a whole number of iterations >= 0, got {interval!r}')
     hooks = log_config.get('hooks', None)
     if not isinstance(hooks, (list, tuple)):
         raise TypeError(f'log_config.hooks must be a list of hook dicts, got {hooks!r}')
