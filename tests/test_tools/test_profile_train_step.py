@@ -1,5 +1,7 @@
 """profile_train_step.py: host time, sync points and per-image loops, on steps with known answers."""
+import importlib
 import importlib.util
+import sys
 import time
 
 import pytest
@@ -59,6 +61,46 @@ def test_sync_points_are_counted_at_the_mmdet_lite_function_that_calls_them(prof
     assert syncs == {key: 3 for key in syncs_once}
     assert ops[function] == 3 * ops_once[function] > 0
     assert 'tolist' not in vars(torch.Tensor)  # the counting wrapper is removed again
+
+
+OUTER = """from .ops.inner import inner
+
+
+def fail(x):
+    x.sum()
+    raise ValueError('caught by the caller')
+
+
+def outer(x):
+    try:
+        fail(x)
+    except ValueError:
+        pass
+    return inner(x)
+"""
+
+
+def test_operators_go_to_the_caller_of_ops_and_after_an_exception_to_the_right_function(profiler, tmp_path):
+    # functions under ops/ are attributed to their caller; a function left by an exception closes its range
+    package = tmp_path / 'mmdet_lite'
+    (package / 'ops').mkdir(parents=True)
+    (package / '__init__.py').write_text('')
+    (package / 'ops' / '__init__.py').write_text('')
+    (package / 'ops' / 'inner.py').write_text('def inner(x):\n    return x.nonzero()\n')
+    (package / 'outer.py').write_text(OUTER)
+    spec = importlib.util.spec_from_file_location('probe_pkg', package / '__init__.py',
+                                                  submodule_search_locations=[str(package)])
+    sys.modules['probe_pkg'] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sys.modules['probe_pkg'])
+    try:
+        outer = importlib.import_module('probe_pkg.outer')
+        x = torch.tensor([0., 1.])
+        ops, syncs = profiler.ops_by_line(lambda: outer.outer(x), [ProfilerActivity.CPU])
+    finally:
+        for name in [name for name in sys.modules if name.startswith('probe_pkg')]:
+            del sys.modules[name]
+    assert syncs == {('mmdet_lite/outer.py:9 outer', 'nonzero / boolean-mask indexing'): 1}
+    assert ops == {'mmdet_lite/outer.py:4 fail': 1, 'mmdet_lite/outer.py:9 outer': 1}  # sum, nonzero
 
 
 def test_per_image_lines_are_those_whose_operators_double_with_the_batch(profiler):

@@ -50,7 +50,8 @@ SYNC_OPS = {
 # Host reads that run no counted operator on a CPU tensor, but copy a GPU tensor to the host (a sync).
 HOST_READS = {'tolist': 'tolist() of a tensor', 'numpy': 'numpy() of a tensor'}
 STEP = 'train_step'
-SOURCE = re.compile(r'((?:mmdet_lite|torchvision)/[\w/]+\.py)\((\d+)\): (\w+)')
+PROJECT_FILE = re.compile(r'((?:mmdet_lite|torchvision)/[\w/]+\.py)$')
+SOURCE = re.compile(r'((?:mmdet_lite|torchvision)/[\w/]+\.py)\((\d+)\): (\w+)')  # project_function_ranges' names
 
 
 def _op_events(prof) -> list:
@@ -68,11 +69,46 @@ def _source_line(event) -> str:
     """The innermost mmdet_lite/torchvision function above an operator, as ``file:def-line name``."""
     parent = event.cpu_parent
     while parent is not None:
-        match = SOURCE.search(parent.name)
-        if match and '/ops/' not in match.group(1):
+        match = SOURCE.fullmatch(parent.name)
+        if match:
             return f'{match.group(1)}:{match.group(2)} {match.group(3)}'
         parent = parent.cpu_parent
     return '(backward / outside the project)'
+
+
+def _project_file(code) -> Optional[str]:
+    """``mmdet_lite/...py`` or ``torchvision/...py`` of a code object, None for other files and ``ops/``."""
+    match = PROJECT_FILE.search(code.co_filename)
+    return match.group(1) if match and '/ops/' not in match.group(1) else None
+
+
+@contextlib.contextmanager
+def project_function_ranges():
+    """Each call of an mmdet_lite/torchvision function runs inside a profiler range named like
+    ``SOURCE``, so operators are attributed to their callers without torch's own Python tracer
+    (``with_stack``), which records nothing in some builds (torch 2.11 on a machine without CUDA)."""
+    names: Dict[object, Optional[str]] = {}
+    open_ranges: List[Tuple[object, record_function]] = []
+
+    def tracer(frame, event, arg):
+        if event == 'call':
+            code = frame.f_code
+            if code not in names:
+                path = _project_file(code)
+                names[code] = f'{path}({code.co_firstlineno}): {code.co_name}' if path else None
+            if names[code]:
+                open_ranges.append((frame, record_function(names[code]).__enter__()))
+        elif event == 'return' and open_ranges and open_ranges[-1][0] is frame:
+            open_ranges.pop()[1].__exit__(None, None, None)
+
+    previous = sys.getprofile()
+    sys.setprofile(tracer)
+    try:
+        yield
+    finally:
+        sys.setprofile(previous)
+        while open_ranges:
+            open_ranges.pop()[1].__exit__(None, None, None)
 
 
 def host_time(step: Callable[[], float], steps: int, activities: list) -> Tuple[float, float, float]:
@@ -93,9 +129,9 @@ def _calling_function() -> str:
     """The innermost mmdet_lite/torchvision function on the Python stack, named like ``_source_line``."""
     frame = sys._getframe(2)
     while frame is not None:
-        match = re.search(r'((?:mmdet_lite|torchvision)/[\w/]+\.py)$', frame.f_code.co_filename)
-        if match and '/ops/' not in match.group(1):
-            return f'{match.group(1)}:{frame.f_code.co_firstlineno} {frame.f_code.co_name}'
+        path = _project_file(frame.f_code)
+        if path:
+            return f'{path}:{frame.f_code.co_firstlineno} {frame.f_code.co_name}'
         frame = frame.f_back
     return '(backward / outside the project)'
 
@@ -128,8 +164,8 @@ def counting_host_reads(syncs: collections.Counter):
 def ops_by_line(step: Callable[[], float], activities: list, trace: Optional[str] = None) -> Tuple[dict, dict]:
     """One step profiled with Python stacks: top-level operators and sync points per calling function."""
     ops, syncs = collections.Counter(), collections.Counter()
-    with profile(activities=activities, with_stack=True) as prof, counting_host_reads(syncs):
-        with record_function(STEP):
+    with profile(activities=activities) as prof, counting_host_reads(syncs):
+        with record_function(STEP), project_function_ranges():
             step()
     if trace:
         prof.export_chrome_trace(trace)
