@@ -6,7 +6,7 @@ import torch
 import torch.distributed as dist
 from mmcv.parallel import MMDataParallel
 
-from mmdet_lite.compat.ddp import MMDistributedDataParallel
+from mmdet_lite.compat.ddp import MMDistributedDataParallel, buffer_sync_kwargs
 from mmdet_lite.utils.dist import wrap_model
 
 
@@ -27,4 +27,5 @@ def test_distributed_wraps_in_ddp_without_buffer_sync_or_deprecated_arguments(on
         warnings.simplefilter('error')  # torch warns about the deprecated broadcast_buffers
         model = wrap_model(torch.nn.BatchNorm1d(2), distributed=True)
     assert type(model) is MMDistributedDataParallel
-    assert model.forward_sync_buffers is False and model.device_ids is None
+    (switch, ) = buffer_sync_kwargs(False)  # forward_sync_buffers from torch 2.13 on, broadcast_buffers before
+    assert getattr(model, switch) is False and model.device_ids is None
