@@ -20,20 +20,9 @@ from mmdet_lite.datasets.pipelines import Compose
 from mmdet_lite.models import build_detector
 from mmdet_lite.utils.checkpoint import check_checkpoint, load_checkpoint_matched
 from mmdet_lite.utils.cli import load_config
+from mmdet_lite.utils.dist import check_device
 
 ImageInput = Union[str, Path, np.ndarray]
-
-
-def _check_device(device: Union[str, torch.device]) -> torch.device:
-    device = torch.device(device)
-    if device.type == 'cuda':
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"device '{device}': CUDA is not available on this machine "
-                               "(use device='cpu')")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise RuntimeError(f"device '{device}': this machine has "
-                               f'{torch.cuda.device_count()} CUDA device(s)')
-    return device
 
 
 def _dataset_classes(config: Config) -> Optional[tuple]:
@@ -79,7 +68,7 @@ def init_detector(config: Union[str, Path, Config], checkpoint: Optional[str] = 
             config.merge_from_dict(cfg_options)
     else:
         raise TypeError(f'config must be a filename or Config object, but got {type(config)}')
-    device = _check_device(device)
+    device = check_device(device)
     if checkpoint is not None:
         check_checkpoint(str(checkpoint))  # a bad file is refused before the model is built
     if 'pretrained' in config.model:

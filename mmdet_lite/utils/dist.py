@@ -6,7 +6,7 @@ without CUDA); this one takes the device from the local rank and falls back to g
 import os
 import subprocess
 from datetime import timedelta
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 import torch.distributed as dist
@@ -98,6 +98,19 @@ def init_dist(launcher: str, backend: str = 'nccl', port=None, timeout_s: float 
 def get_device() -> str:
     """``'cuda'`` when CUDA is available, else ``'cpu'`` (MMDetection 2.28's, without NPU/MLU)."""
     return 'cuda' if torch.cuda.is_available() else 'cpu'
+
+
+def check_device(device: Union[str, torch.device]) -> torch.device:
+    """``device`` as a ``torch.device``; a CUDA device this machine lacks is refused by name."""
+    device = torch.device(device)
+    if device.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device '{device}': CUDA is not available on this machine "
+                               "(use device='cpu')")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise RuntimeError(f"device '{device}': this machine has "
+                               f'{torch.cuda.device_count()} CUDA device(s)')
+    return device
 
 
 def wrap_model(model: nn.Module, distributed: bool, gpu_id: Optional[int] = None,

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from mmdet_lite.utils.cli import run_cli
 from tests.conftest import REPO_ROOT, load_tool
 
 R50_CONFIG = REPO_ROOT / 'configs' / 'faster_rcnn' / 'faster_rcnn_r50_fpn_1x_coco.py'
@@ -69,3 +70,20 @@ def test_a_row_out_of_gpu_memory_is_dropped_and_reported(monkeypatch):
     assert list(rows) == ['fits'] and len(rows['fits'].times) == 2
     monkeypatch.setitem(tool.ROWS, 'too_big', out_of_memory)  # out of memory while it is built
     assert tool.build_and_warm_up('too_big', {}, SimpleNamespace(device='cpu', warmup=1)) is None
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='needs a machine without CUDA')
+@pytest.mark.parametrize('tool', ['benchmark_train.py', 'benchmark_targets.py', 'profile_train_step.py'])
+def test_device_cuda_without_cuda_is_refused_by_name_before_any_work(tool, capsys):
+    assert run_cli(load_tool(f'analysis_tools/{tool}').main, tool, ['--device', 'cuda']) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"{tool}: error: RuntimeError: device 'cuda': CUDA is not available on this machine (use device='cpu')")
+
+
+def test_pipeline_benchmark_names_an_image_it_cannot_use(tmp_path):
+    tool = load_tool('analysis_tools/benchmark_pipeline.py')
+    with pytest.raises(FileNotFoundError, match=f'--img {tmp_path}/missing.jpg does not exist'):
+        tool.main(['--img', str(tmp_path / 'missing.jpg')])
+    (tmp_path / 'notes.jpg').write_text('not a JPEG')
+    with pytest.raises(ValueError, match='is not an image OpenCV can read'):
+        tool.main(['--img', str(tmp_path / 'notes.jpg')])

@@ -16,6 +16,7 @@ import argparse
 import copy
 import os
 import statistics
+import sys
 import tempfile
 import time
 from typing import Callable, List, Tuple
@@ -27,6 +28,7 @@ from mmcv.parallel import collate
 
 from mmdet_lite.datasets.pipelines import (Collect, DefaultFormatBundle, LoadAnnotations, LoadImageFromFile,
                                            Normalize, Pad, RandomFlip, Resize)
+from mmdet_lite.utils.cli import run_cli
 
 IMG_NORM_CFG = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
 
@@ -42,7 +44,12 @@ def write_test_jpeg(directory: str, width: int = 640, height: int = 480) -> str:
 
 
 def initial_results(path: str) -> dict:
-    height, width = cv2.imread(path).shape[:2]
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'--img {path} does not exist')
+    img = cv2.imread(path)
+    if img is None:
+        raise ValueError(f'--img {path} is not an image OpenCV can read')
+    height, width = img.shape[:2]
     boxes = np.array([[10, 20, width / 2, height / 2], [width / 3, height / 3, width - 5, height - 5]], np.float32)
     return dict(img_prefix=None, img_info=dict(filename=path, width=width, height=height),
                 ann_info=dict(bboxes=boxes, labels=np.array([0, 1]), bboxes_ignore=np.zeros((0, 4), np.float32)),
@@ -104,4 +111,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(main, 'benchmark_pipeline.py'))

@@ -27,6 +27,8 @@ from mmcv import Config  # noqa: E402
 from mmcv.utils import get_logger  # noqa: E402
 
 from mmdet_lite.models import build_detector  # noqa: E402
+from mmdet_lite.utils.cli import run_cli  # noqa: E402
+from mmdet_lite.utils.dist import check_device  # noqa: E402
 
 STRIDES = (4, 8, 16, 32, 64)
 
@@ -39,7 +41,9 @@ def parse_args(argv=None):
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
     parser.add_argument('--config', default=benchmark_train.CONFIG)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_device(args.device)
+    return args
 
 
 def _median_ms(run: Callable[[], object], repeats: int, cuda: bool) -> float:
@@ -131,4 +135,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(main, 'benchmark_targets.py'))

@@ -47,6 +47,9 @@ import torch  # noqa: E402
 from mmcv import Config  # noqa: E402
 from mmcv.utils import get_logger  # noqa: E402
 
+from mmdet_lite.utils.cli import run_cli  # noqa: E402
+from mmdet_lite.utils.dist import check_device  # noqa: E402
+
 CONFIG = 'configs/faster_rcnn/faster_rcnn_r50_fpn_1x_coco.py'
 NUM_CLASSES = 80  # foreground classes; both models get 81 logits (background included)
 
@@ -215,6 +218,7 @@ def parse_args(argv=None):
                                                       'torchvision_bf16'],
                         choices=list(ROWS))
     args = parser.parse_args(argv)
+    check_device(args.device)
     if args.steps < 1:
         raise ValueError(f'--steps must be >= 1, got {args.steps}')
     if args.batch_sizes is not None and min(args.batch_sizes) < 1:
@@ -334,4 +338,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(main, 'benchmark_train.py'))

@@ -38,6 +38,9 @@ import torch  # noqa: E402
 from mmcv.utils import get_logger  # noqa: E402
 from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402
 
+from mmdet_lite.utils.cli import run_cli  # noqa: E402
+from mmdet_lite.utils.dist import check_device  # noqa: E402
+
 # Operators whose result the host reads back, or whose output size depends on tensor values.
 SYNC_OPS = {
     'aten::_local_scalar_dense': 'item()/bool()/int() of a tensor',
@@ -211,7 +214,9 @@ def parse_args(argv=None):
     parser.add_argument('--rows', nargs='+', default=['mmdet_lite', 'torchvision'], choices=list(benchmark_train.ROWS))
     parser.add_argument('--top', type=int, default=15, help='lines listed per table')
     parser.add_argument('--trace', metavar='DIR', help='write a Chrome trace of one step per row here')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_device(args.device)
+    return args
 
 
 def _build(name: str, shape: Tuple[int, int, int, int], args) -> benchmark_train.Row:
@@ -270,4 +275,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(main, 'profile_train_step.py'))
