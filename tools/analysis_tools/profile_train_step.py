@@ -165,7 +165,8 @@ def counting_host_reads(syncs: collections.Counter):
 
 
 def ops_by_line(step: Callable[[], float], activities: list, trace: Optional[str] = None) -> Tuple[dict, dict]:
-    """One step profiled with Python stacks: top-level operators and sync points per calling function."""
+    """One step profiled with a range per project function call: top-level operators and sync points per
+    calling function."""
     ops, syncs = collections.Counter(), collections.Counter()
     with profile(activities=activities) as prof, counting_host_reads(syncs):
         with record_function(STEP), project_function_ranges():
