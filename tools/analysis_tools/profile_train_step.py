@@ -98,7 +98,9 @@ def project_function_ranges():
             code = frame.f_code
             if code not in names:
                 path = _project_file(code)
-                names[code] = f'{path}({code.co_firstlineno}): {code.co_name}' if path else None
+                # <genexpr>, <lambda>, ...: no range, their operators go to the enclosing function
+                names[code] = (f'{path}({code.co_firstlineno}): {code.co_name}'
+                               if path and code.co_name.isidentifier() else None)
             if names[code]:
                 open_ranges.append((frame, record_function(names[code]).__enter__()))
         elif event == 'return' and open_ranges and open_ranges[-1][0] is frame:
