@@ -31,7 +31,8 @@ FACTORIES = {torch.arange, torch.zeros, torch.ones, torch.full, torch.empty, tor
              torch.scalar_tensor}
 SAME_DEVICE_AS_FIRST = {torch.zeros_like, torch.ones_like, torch.full_like, torch.empty_like, torch.rand_like,
                         torch.randn_like, torch.randint_like, torch.Tensor.new_tensor, torch.Tensor.new_zeros,
-                        torch.Tensor.new_ones, torch.Tensor.new_full, torch.Tensor.new_empty, torch.Tensor.type_as}
+                        torch.Tensor.new_ones, torch.Tensor.new_full, torch.Tensor.new_empty}
+MOVES = (torch.Tensor.to, torch.Tensor.type_as, torch.Tensor.cuda, torch.Tensor.cpu, torch.Tensor.pin_memory)
 
 
 def _tensors(value, found):
@@ -88,8 +89,9 @@ class HostTensorCheck(TorchFunctionMode):
         return result
 
     def _moved_to_host(self, func, args, kwargs) -> bool:
-        """Where ``Tensor.to`` / ``cuda`` / ``cpu`` puts its result: a string 'cpu' is the host, any other
-        device (on the CPU, ``x.device`` of a device tensor) and ``cuda()`` the device; no device, the same."""
+        """Where ``Tensor.to`` / ``type_as`` / ``cuda`` / ``cpu`` puts its result: with another tensor, where that
+        one is; a string 'cpu' is the host, any other device (on the CPU, ``x.device`` of a device tensor) and
+        ``cuda()`` the device; no device, the same."""
         if func is torch.Tensor.cuda:
             return False
         if func in (torch.Tensor.cpu, torch.Tensor.pin_memory):
@@ -110,7 +112,7 @@ class HostTensorCheck(TorchFunctionMode):
             return self._mark(result, host=kwargs.get('device') is None)
         if func in SAME_DEVICE_AS_FIRST:
             return self._mark(result, host=kwargs.get('device') is None and self._is_host(args[0]))
-        if func in (torch.Tensor.to, torch.Tensor.cuda, torch.Tensor.cpu, torch.Tensor.pin_memory):
+        if func in MOVES:
             return self._mark(result, host=self._moved_to_host(func, args, kwargs))
         if func is torch.Tensor.__getitem__:
             inputs = [args[0]]  # host indices into a device tensor are allowed
@@ -139,6 +141,7 @@ def test_the_check_reports_what_a_gpu_would_refuse_and_nothing_else():
     assert mixed(lambda: on_device + torch.arange(3, device=on_device.device)) == 0
     assert mixed(lambda: on_device + torch.arange(3).to(on_device.device)) == 0
     assert mixed(lambda: on_device + torch.arange(3).to(on_device)) == 0
+    assert mixed(lambda: on_device + torch.arange(3).type_as(on_device)) == 0  # type_as moves to the other's device
     assert mixed(lambda: on_device + on_device.new_tensor([1., 2., 3.])) == 0
     assert mixed(lambda: on_device + torch.tensor(2.0)) == 0  # 0-d
     assert mixed(lambda: on_device[torch.tensor([0, 2])]) == 0  # host indices
